@@ -1,1 +1,79 @@
-fn main(){}
+//! `wascc-host`: runs the actors and capabilities of a manifest on the
+//! embedded default (no NATS) until SIGINT or SIGTERM.
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use wascc_engines::EngineKind;
+use wascc_runtime::{Host, HostOptions, Manifest};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Runs waSCC actors and capability providers from a manifest.
+#[derive(Debug, Parser)]
+#[command(name = "wascc-host", version)]
+struct Args {
+    /// The manifest (YAML): actors, capabilities, bindings.
+    #[arg(long, short = 'm')]
+    manifest: PathBuf,
+    /// An account key (A…) whose actors may run; repeat for several. Without
+    /// any, every validly signed actor runs.
+    #[arg(long = "trusted-issuer", value_name = "ACCOUNT_KEY")]
+    trusted_issuers: Vec<String>,
+    /// Engine for actors whose manifest entry names none.
+    #[arg(long, default_value = "jit", value_parser = parse_engine)]
+    engine: EngineKind,
+    /// Where the aot engine keeps precompiled modules.
+    #[arg(long, default_value = ".wascc/aot")]
+    aot_dir: PathBuf,
+    /// Milliseconds one invocation may run before it is interrupted.
+    #[arg(long, default_value_t = wascc_engines::limits::DEFAULT_CALL_DEADLINE.as_millis() as u64)]
+    call_deadline_ms: u64,
+}
+
+fn parse_engine(s: &str) -> Result<EngineKind, String> {
+    s.parse().map_err(|e: wascc_engines::EngineError| e.to_string())
+}
+
+fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Err(e) = run(args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    for key in &args.trusted_issuers {
+        wascc_claims::check_account_key(key)?;
+    }
+    if args.call_deadline_ms == 0 {
+        anyhow::bail!("--call-deadline-ms must be greater than 0");
+    }
+    let manifest = Manifest::load(&args.manifest)?;
+    let opts = HostOptions {
+        engine: args.engine,
+        trusted_issuers: args.trusted_issuers,
+        aot_dir: args.aot_dir,
+        call_deadline: Duration::from_millis(args.call_deadline_ms),
+    };
+    let host = Host::build(&manifest, &opts)?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, shutdown.clone()).context("cannot install signal handler")?;
+    }
+    wascc_scheduler::run_shard("wascc-shard-0", move || host.serve(shutdown))??;
+    Ok(())
+}

@@ -134,3 +134,8 @@ pub fn sign(module: &[u8], req: &SignRequest, issuer: &KeyPair, subject: &str) -
     wasm::append_custom_section(&mut out, JWT_SECTION, jwt.as_bytes());
     Ok(out)
 }
+
+/// Checks that `key` is a public account key (`A…`), as a trusted issuer must be.
+pub fn check_account_key(key: &str) -> Result<(), ClaimsError> {
+    jwt::check_key(key, 'A', "trusted issuer")
+}

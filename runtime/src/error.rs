@@ -1,0 +1,48 @@
+use thiserror::Error;
+
+/// Errors of the host. Each names the file, actor or value at fault.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The manifest cannot be read or is invalid.
+    #[error("manifest {path}: {reason}")]
+    Manifest {
+        /// The manifest file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An actor module cannot be read, verified or loaded.
+    #[error("actor {path}: {reason}")]
+    Actor {
+        /// The module file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A binding is invalid.
+    #[error("binding of actor {actor} to {capability} ({binding}): {reason}")]
+    Binding {
+        /// The actor's key.
+        actor: String,
+        /// The capability id.
+        capability: String,
+        /// The binding name.
+        binding: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An engine cannot be built.
+    #[error(transparent)]
+    Engine(#[from] wascc_engines::EngineError),
+    /// The shard cannot run.
+    #[error(transparent)]
+    Scheduler(#[from] wascc_scheduler::SchedulerError),
+    /// A listener cannot be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS's reason.
+        reason: String,
+    },
+}

@@ -1,0 +1,147 @@
+//! The built-in `wascc:http_server`: HTTP/1.1 (hyper) on the shard, each
+//! request delivered to the bound actor as `HandleRequest`.
+
+use crate::host::{ActorPool, InvokeError};
+use crate::limits::{MAX_HTTP_BODY, SHUTDOWN_POLL};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wascc_contracts::http::{OP_HANDLE_REQUEST, Request, Response};
+use wascc_contracts::{CodecProfile, decode, encode, encode_compat};
+use wascc_scheduler::net::{Listener, Stream};
+
+/// Shared by a shard's listeners: whether to stop, and what is in flight.
+#[derive(Default)]
+pub(crate) struct ServeState {
+    pub(crate) stopping: Cell<bool>,
+    pub(crate) in_flight: Cell<usize>,
+}
+
+struct InFlight(Rc<ServeState>);
+
+impl InFlight {
+    fn new(state: &Rc<ServeState>) -> Self {
+        state.in_flight.set(state.in_flight.get() + 1);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
+}
+
+pub(crate) async fn accept_loop(listener: Listener, pool: Rc<ActorPool>, state: Rc<ServeState>) {
+    loop {
+        let stop = async {
+            while !state.stopping.get() {
+                wascc_scheduler::sleep(SHUTDOWN_POLL).await;
+            }
+            None
+        };
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, stop).await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => wascc_scheduler::spawn_local(serve_connection(stream, pool.clone(), state.clone())),
+            Some(Err(e)) => {
+                // Typically EMFILE: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                wascc_scheduler::sleep(SHUTDOWN_POLL).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: Stream, pool: Rc<ActorPool>, state: Rc<ServeState>) {
+    let service = hyper::service::service_fn(move |req| {
+        let pool = pool.clone();
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &pool, &state).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(stream, service).await {
+        tracing::debug!("http connection ended: {e}");
+    }
+}
+
+fn plain(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    r
+}
+
+// PERFORMANCE_CRITICAL_PATH: one HTTP request.
+async fn handle(req: hyper::Request<Incoming>, pool: &ActorPool, state: &Rc<ServeState>) -> hyper::Response<Full<Bytes>> {
+    let _in_flight = InFlight::new(state);
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_HTTP_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                plain(413, format!("request body exceeds {MAX_HTTP_BODY} bytes\n"))
+            } else {
+                plain(400, format!("cannot read request body: {e}\n"))
+            };
+        }
+    };
+    let mut header = HashMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        header
+            .entry(name.as_str().to_string())
+            .and_modify(|e: &mut String| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query_string: parts.uri.query().unwrap_or("").to_string(),
+        header,
+        body: body.to_vec(),
+    };
+    let key = &pool.actor.key;
+    let payload = match pool.actor.profile {
+        CodecProfile::Current => encode(&request),
+        CodecProfile::Compat => encode_compat(&request),
+    };
+    let payload = match payload {
+        Ok(p) => p,
+        Err(e) => return plain(500, format!("cannot encode the request for actor {key}: {e}\n")),
+    };
+    let reply = match pool.invoke(OP_HANDLE_REQUEST, &payload).await {
+        Ok(r) => r,
+        Err(InvokeError::Instantiate(e)) => {
+            tracing::error!(actor = %key, "{e}");
+            return plain(503, format!("actor {key} is unavailable: {e}\n"));
+        }
+        Err(InvokeError::Call(e)) => {
+            tracing::error!(actor = %key, "request failed: {e}");
+            return plain(500, format!("actor {key} failed: {e}\n"));
+        }
+    };
+    let response: Response = match decode(&reply) {
+        Ok(r) => r,
+        Err(e) => return plain(500, format!("actor {key} returned an invalid HTTP response: {e}\n")),
+    };
+    let Ok(status) = u16::try_from(response.status_code).map_err(|_| ()).and_then(|s| hyper::StatusCode::from_u16(s).map_err(|_| ())) else {
+        return plain(500, format!("actor {key} returned invalid status code {}\n", response.status_code));
+    };
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() = status;
+    for (k, v) in &response.header {
+        match (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(v)) {
+            (Ok(k), Ok(v)) => {
+                out.headers_mut().append(k, v);
+            }
+            _ => tracing::warn!(actor = %key, header = %k, "dropping invalid response header"),
+        }
+    }
+    out
+}

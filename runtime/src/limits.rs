@@ -1,0 +1,20 @@
+//! Every limit of the host, with the reason for its value.
+
+use std::time::Duration;
+
+/// Largest HTTP request body delivered to an actor; larger gets 413. The
+/// whole body is buffered and copied into guest memory, whose default
+/// maximum is 64 MiB.
+pub const MAX_HTTP_BODY: usize = 8 << 20;
+
+/// How long the host waits for in-flight requests after SIGINT/SIGTERM.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the shard looks at the shutdown flag set by the signal handler.
+pub const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
+
+/// Largest manifest file read: a manifest is a short list of paths and values.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Largest actor module read from disk.
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;

@@ -1,0 +1,228 @@
+//! The host manifest, in waSCC 0.x's shape:
+//!
+//! ```yaml
+//! labels: { region: local }
+//! actors:
+//!   - ./echo.wasm                       # a path, relative to the manifest
+//!   - { path: ./kv.wasm, engine: interp } # or a path with an engine kind
+//! capabilities:
+//!   - id: wascc:http_server
+//! bindings:
+//!   - actor: MB4OLDIC...
+//!     capability: wascc:http_server
+//!     binding: default                  # optional
+//!     values: { PORT: "${PORT}" }       # environment variables are expanded
+//! ```
+
+use crate::RuntimeError;
+use crate::limits::MAX_MANIFEST_BYTES;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use wascc_engines::EngineKind;
+
+/// An actor entry: a path, or a path with options.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+enum RawActor {
+    Path(String),
+    Detailed {
+        path: String,
+        #[serde(default)]
+        engine: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawCapability {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    binding_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawBinding {
+    actor: String,
+    capability: String,
+    #[serde(default)]
+    binding: Option<String>,
+    #[serde(default)]
+    values: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    actors: Vec<RawActor>,
+    #[serde(default)]
+    capabilities: Vec<RawCapability>,
+    #[serde(default)]
+    bindings: Vec<RawBinding>,
+}
+
+/// An actor to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorSpec {
+    /// The module file, resolved against the manifest's folder.
+    pub path: PathBuf,
+    /// The engine kind, when the manifest names one for this actor.
+    pub engine: Option<EngineKind>,
+}
+
+/// A binding of an actor to a capability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingSpec {
+    /// The actor's public key.
+    pub actor: String,
+    /// The capability id.
+    pub capability: String,
+    /// The binding name (`default` when omitted).
+    pub binding: String,
+    /// The binding's values, environment variables expanded.
+    pub values: BTreeMap<String, String>,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Manifest {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Host labels.
+    pub labels: BTreeMap<String, String>,
+    /// Actors to start.
+    pub actors: Vec<ActorSpec>,
+    /// Capability ids of built-in providers to start.
+    pub capabilities: Vec<String>,
+    /// Bindings.
+    pub bindings: Vec<BindingSpec>,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file (YAML or JSON).
+    pub fn load(path: &Path) -> Result<Manifest, RuntimeError> {
+        let err = |reason: String| RuntimeError::Manifest { path: path.display().to_string(), reason };
+        let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut text = String::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(err(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        Manifest::parse(&text, base, &|k| std::env::var(k).ok()).map(|mut m| {
+            m.path = path.to_path_buf();
+            m
+        })
+        .map_err(err)
+    }
+
+    /// Parses manifest text; relative actor paths are resolved against
+    /// `base`, and `${VAR}` / `$VAR` in binding values through `env`.
+    pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, String> {
+        let raw: RawManifest = if text.trim().is_empty() {
+            RawManifest::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| format!("invalid manifest: {e}"))?
+        };
+        let mut actors = Vec::new();
+        for (i, a) in raw.actors.into_iter().enumerate() {
+            let (path, engine) = match a {
+                RawActor::Path(p) => (p, None),
+                RawActor::Detailed { path, engine } => (path, engine),
+            };
+            if path.trim().is_empty() {
+                return Err(format!("actors[{i}]: empty path"));
+            }
+            let engine = engine
+                .map(|e| e.parse::<EngineKind>().map_err(|e| format!("actors[{i}] ({path}): {e}")))
+                .transpose()?;
+            let p = PathBuf::from(&path);
+            actors.push(ActorSpec { path: if p.is_absolute() { p } else { base.join(p) }, engine });
+        }
+        let mut capabilities = Vec::new();
+        for (i, c) in raw.capabilities.into_iter().enumerate() {
+            match (c.id, c.path) {
+                (Some(id), None) => {
+                    if c.binding_name.is_some() {
+                        return Err(format!(
+                            "capabilities[{i}] ({id}): binding_name belongs on each binding, not on the capability"
+                        ));
+                    }
+                    if capabilities.contains(&id) {
+                        return Err(format!("capabilities[{i}]: {id} is listed twice"));
+                    }
+                    capabilities.push(id)
+                }
+                (_, Some(p)) => {
+                    return Err(format!(
+                        "capabilities[{i}]: path {p:?} names a waSCC 0.x native plugin; native 0.x plugins are \
+                         not loadable by this host, use a built-in capability id (id: wascc:keyvalue)"
+                    ));
+                }
+                (None, None) => return Err(format!("capabilities[{i}]: needs an id")),
+            }
+        }
+        let mut bindings = Vec::new();
+        for (i, b) in raw.bindings.into_iter().enumerate() {
+            let binding = b.binding.filter(|s| !s.is_empty()).unwrap_or_else(|| "default".to_string());
+            let mut values = BTreeMap::new();
+            for (k, v) in b.values.unwrap_or_default() {
+                let v = expand_env(&v, env).map_err(|e| format!("bindings[{i}] value {k}: {e}"))?;
+                values.insert(k, v);
+            }
+            if bindings.iter().any(|x: &BindingSpec| {
+                x.actor == b.actor && x.capability == b.capability && x.binding == binding
+            }) {
+                return Err(format!(
+                    "bindings[{i}]: actor {} is bound to {} under binding {binding:?} twice",
+                    b.actor, b.capability
+                ));
+            }
+            bindings.push(BindingSpec { actor: b.actor, capability: b.capability, binding, values });
+        }
+        Ok(Manifest { path: PathBuf::new(), labels: raw.labels, actors, capabilities, bindings })
+    }
+}
+
+/// Expands `${NAME}` and `$NAME` from `env`; `$$` is a literal `$`. An unset
+/// variable is an error, not an empty string: a missing `PORT` must not
+/// silently become port 0.
+pub fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+            continue;
+        }
+        let (name, after) = if let Some(r) = rest.strip_prefix('{') {
+            let end = r.find('}').ok_or_else(|| format!("unclosed ${{ in {value:?}"))?;
+            (&r[..end], &r[end + 1..])
+        } else {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+            continue;
+        }
+        let v = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+        out.push_str(&v);
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
