@@ -1,1 +1,68 @@
-//! wip
+//! Shared by waSCC's benchmarks and tests: builds the example actors in
+//! `actors/` from source and signs them with keys made on the spot.
+//!
+//! Not for: anything a host needs at run time.
+
+use nkeys::KeyPair;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root (this crate lives in `bench/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Builds the actors workspace for `wasm32-unknown-unknown` (release) once
+/// per process and returns the folder holding the `.wasm` files. Panics with
+/// cargo's output when the build fails: callers are tests and benches.
+pub fn build_actors() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "--target", "wasm32-unknown-unknown", "--manifest-path"])
+            .arg(root.join("actors/Cargo.toml"))
+            // The host's build flags (coverage, sanitizers) must not leak into the guest.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("cannot run cargo to build the actors");
+        assert!(
+            out.status.success(),
+            "building actors/ failed (is the wasm32-unknown-unknown target installed?):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root.join("actors/target/wasm32-unknown-unknown/release")
+    })
+}
+
+/// The unsigned module of example actor `name` (`echo`, `kvcounter`, `kitchen`).
+pub fn actor_wasm(name: &str) -> Vec<u8> {
+    let path = build_actors().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// An actor signed for a test: its module, its key, and the issuer.
+pub struct SignedActor {
+    /// The signed module.
+    pub wasm: Vec<u8>,
+    /// The actor's public key (`M…`).
+    pub key: String,
+    /// The issuing account's public key (`A…`).
+    pub issuer: String,
+}
+
+/// Builds and signs example actor `name` with a fresh module key, issued by
+/// `issuer`, with `caps` in its claims.
+pub fn signed_actor(name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor {
+    let module = KeyPair::new_module();
+    let req = wascc_claims::SignRequest {
+        name: name.to_string(),
+        caps: caps.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    };
+    let wasm = wascc_claims::sign(&actor_wasm(name), &req, issuer, &module.public_key()).expect("signing failed");
+    SignedActor { wasm, key: module.public_key(), issuer: issuer.public_key() }
+}

@@ -20,8 +20,10 @@ pub enum RuntimeError {
         reason: String,
     },
     /// A binding is invalid.
-    #[error("binding of actor {actor} to {capability} ({binding}): {reason}")]
+    #[error("manifest {manifest}: binding of actor {actor} to {capability} ({binding}): {reason}")]
     Binding {
+        /// The manifest file.
+        manifest: String,
         /// The actor's key.
         actor: String,
         /// The capability id.

@@ -142,6 +142,7 @@ impl Host {
 
         for b in &manifest.bindings {
             let bind_err = |reason: String| RuntimeError::Binding {
+                manifest: manifest.path.display().to_string(),
                 actor: b.actor.clone(),
                 capability: b.capability.clone(),
                 binding: b.binding.clone(),
@@ -167,6 +168,7 @@ impl Host {
         let mut http = Vec::new();
         for b in manifest.bindings.iter().filter(|b| b.capability == wascc_contracts::http::CAPABILITY_ID) {
             let bind_err = |reason: String| RuntimeError::Binding {
+                manifest: manifest.path.display().to_string(),
                 actor: b.actor.clone(),
                 capability: b.capability.clone(),
                 binding: b.binding.clone(),
@@ -262,6 +264,7 @@ impl Host {
         let state = Rc::new(ServeState::default());
         for b in &self.http {
             let pool = pools.get(&b.actor).cloned().ok_or_else(|| RuntimeError::Binding {
+                manifest: String::new(),
                 actor: b.actor.clone(),
                 capability: wascc_contracts::http::CAPABILITY_ID.into(),
                 binding: "default".into(),

@@ -1,0 +1,93 @@
+//! Kitchen sink: one route per contract operation, for the host's tests.
+//! Its claims list http_server, keyvalue, logging and extras, not messaging.
+
+use serde_json::{Value, json};
+use wascc_actor::prelude::*;
+use wascc_actor::{extras, keyvalue, logging};
+
+actor_handlers! {
+    http::OP_HANDLE_REQUEST => route,
+    "Echo" => echo_op,
+}
+
+/// A non-HTTP operation that answers with the string it was sent, for
+/// engine tests and benchmarks.
+fn echo_op(msg: String) -> HandlerResult<String> {
+    Ok(msg)
+}
+
+fn route(req: http::Request) -> HandlerResult<http::Response> {
+    let reply: Value = match req.path.as_str() {
+        "/kv" => kv()?,
+        "/extras" => json!({
+            "guid": extras::guid("default")?,
+            "random": extras::random("default", 1, 6)?,
+            "seq": [extras::sequence("default")?, extras::sequence("default")?],
+        }),
+        "/log" => {
+            for (lvl, name) in [(1, "error"), (2, "warn"), (3, "info"), (4, "debug"), (5, "trace")] {
+                logging::write("default", lvl, &format!("kitchen log line at {name}"))?;
+            }
+            json!({ "logged": 5 })
+        }
+        "/console" => {
+            console_log(&format!("kitchen console: {}", req.query_string));
+            json!({ "console": true })
+        }
+        "/named" => {
+            let a = keyvalue::default().atomic_add("named", 1)?;
+            let b = keyvalue::host("other").atomic_add("named", 10)?;
+            json!({ "default": a, "other": b })
+        }
+        "/unbound" => match keyvalue::host("nope").get("x") {
+            Ok(_) => json!({ "error": null }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+        "/denied" => match host_call("default", messaging::CAPABILITY_ID, messaging::OP_PUBLISH_MESSAGE, &[]) {
+            Ok(_) => json!({ "error": null }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+        "/body" => json!({ "len": req.body.len(), "query": req.query_string }),
+        "/trap" => panic!("kitchen was asked to trap"),
+        "/loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "/fail" => return Err("kitchen was asked to fail".into()),
+        other => {
+            return Ok(http::Response::with_status(404, "Not Found", format!("no route {other}")));
+        }
+    };
+    Ok(http::Response::json(serde_json::to_vec(&reply)?))
+}
+
+fn kv() -> HandlerResult<Value> {
+    let kv = keyvalue::default();
+    kv.set("k", "v1", 0)?;
+    let got = kv.get("k")?;
+    let exists = kv.exists("k")?;
+    kv.del("k")?;
+    let gone = kv.get("k")?;
+    let add = [kv.atomic_add("n", 5)?, kv.atomic_add("n", -2)?];
+    let pushed = [kv.list_push("l", "a")?, kv.list_push("l", "b")?, kv.list_push("l", "c")?];
+    let range = kv.list_range("l", 0, -1)?;
+    let after_del = kv.list_del_item("l", "b")?;
+    let tail = kv.list_range("l", -1, -1)?;
+    kv.list_clear("l")?;
+    let cleared = kv.list_range("l", 0, -1)?;
+    let added = [kv.set_add("s1", "x")?, kv.set_add("s1", "y")?, kv.set_add("s1", "x")?];
+    kv.set_add("s2", "y")?;
+    kv.set_add("s2", "z")?;
+    let removed = kv.set_remove("s2", "z")?;
+    kv.set_add("s2", "w")?;
+    Ok(json!({
+        "get": got, "exists": exists, "after_del": gone,
+        "add": add, "pushed": pushed, "range": range, "after_list_del": after_del, "tail": tail,
+        "cleared": cleared, "set_added": added, "set_removed": removed,
+        "members": kv.set_members("s1")?,
+        "union": kv.set_union(&["s1", "s2"])?,
+        "intersect": kv.set_intersect(&["s1", "s2"])?,
+    }))
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the host: the real `wascc-host` binary serving real
+//! waSCC 0.x fixtures and our own actors over real HTTP.
+
+mod claims;
+mod contracts;
+mod faults;
+mod fixtures;
+mod manifest;
+mod support;

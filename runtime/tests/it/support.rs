@@ -1,0 +1,188 @@
+//! Starting hosts and talking HTTP to them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The waSCC 0.14 fixtures (`../shared/fixtures` beside the repository).
+pub fn fixture(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/wascc-0.14").join(name);
+    assert!(p.exists(), "fixture {} is missing", p.display());
+    p
+}
+
+/// Fixture actor keys (read from their claims by `wcc claims inspect`).
+pub const ECHO_KEY: &str = "MB4OLDIC3TCZ4Q4TGGOVAZC43VXFE2JQVRAXQMQFXUCREOOFEKOKZTY2";
+pub const KVCOUNTER_KEY: &str = "MASCXFM4R6X63UD5MSCDZYCJNPBVSIU6RKMXUPXRKAOSBQ6UY3VT3NPZ";
+pub const LOGGER_KEY: &str = "MDW7BWQDVYBRC6WKSJRRZL27R73EVBWQINYLPFDRCWDZDFQO4JMO4U6J";
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `wascc-host` with its log captured.
+pub struct HostProc {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A folder for a test's manifest and modules.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+fn spawn(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wascc-host"));
+    cmd.arg("--manifest").arg(manifest).args(args);
+    cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("cannot start wascc-host");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    (child, log)
+}
+
+/// Runs a host that must fail before serving; returns its exit code and log.
+pub fn host_fails(work: &Workdir, manifest: &str, args: &[&str]) -> (i32, String) {
+    let path = work.write("manifest.yaml", manifest.as_bytes());
+    let (mut child, log) = spawn(&path, args, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            let log = log.lock().unwrap().clone();
+            return (status.code().unwrap_or(-1), log);
+        }
+        if log.lock().unwrap().contains("host ready") || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("host did not fail; log:\n{}", log.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl HostProc {
+    /// Starts a host on `manifest` (written into `work`) and waits until it
+    /// is ready. Panics with the host's log if it exits instead.
+    pub fn start(work: Workdir, manifest: &str, args: &[&str]) -> HostProc {
+        Self::start_env(work, manifest, args, &[])
+    }
+
+    pub fn start_env(work: Workdir, manifest: &str, args: &[&str], env: &[(&str, &str)]) -> HostProc {
+        let path = work.write("manifest.yaml", manifest.as_bytes());
+        let (mut child, log) = spawn(&path, args, env);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if log.lock().unwrap().contains("host ready") {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("host exited with {status} before it was ready; log:\n{}", log.lock().unwrap());
+            }
+            assert!(Instant::now() < deadline, "host not ready in time; log:\n{}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        HostProc { child, log, _dir: work.dir }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "log never contained {needle:?}:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> (i32, String) {
+        // SAFETY-free: `kill` is a command, not libc, to keep unsafe out of tests.
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.log())
+    }
+}
+
+impl Drop for HostProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response as a test reads it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nx-test: yes\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
+    Reply { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+pub fn get(port: u16, path: &str) -> Reply {
+    http(port, "GET", path, b"")
+}
