@@ -10,7 +10,10 @@ use std::sync::OnceLock;
 
 /// The repository root (this crate lives in `bench/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Builds the actors workspace for `wasm32-unknown-unknown` (release) once
@@ -22,7 +25,14 @@ pub fn build_actors() -> &'static Path {
         let root = repo_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "--target", "wasm32-unknown-unknown", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--manifest-path",
+            ])
             .arg(root.join("actors/Cargo.toml"))
             // The host's build flags (coverage, sanitizers) must not leak into the guest.
             .env_remove("RUSTFLAGS")
@@ -63,6 +73,11 @@ pub fn signed_actor(name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor 
         caps: caps.iter().map(|c| c.to_string()).collect(),
         ..Default::default()
     };
-    let wasm = wascc_claims::sign(&actor_wasm(name), &req, issuer, &module.public_key()).expect("signing failed");
-    SignedActor { wasm, key: module.public_key(), issuer: issuer.public_key() }
+    let wasm = wascc_claims::sign(&actor_wasm(name), &req, issuer, &module.public_key())
+        .expect("signing failed");
+    SignedActor {
+        wasm,
+        key: module.public_key(),
+        issuer: issuer.public_key(),
+    }
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::{
-    Config, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
-    StoreLimitsBuilder, UpdateDeadline,
+    Config, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig,
+    Store, StoreLimitsBuilder, UpdateDeadline,
 };
 
 /// How an engine executes wasm.
@@ -41,7 +41,12 @@ impl EngineKind {
     }
 
     /// Every kind, for tests and help texts.
-    pub const ALL: [EngineKind; 4] = [EngineKind::Jit, EngineKind::Interp, EngineKind::Aot, EngineKind::Constrained];
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Jit,
+        EngineKind::Interp,
+        EngineKind::Aot,
+        EngineKind::Constrained,
+    ];
 }
 
 impl std::fmt::Display for EngineKind {
@@ -89,7 +94,11 @@ impl EngineConfig {
         EngineConfig {
             kind,
             max_instances: DEFAULT_MAX_INSTANCES,
-            max_memory_bytes: if constrained { CONSTRAINED_MAX_MEMORY_BYTES } else { DEFAULT_MAX_MEMORY_BYTES },
+            max_memory_bytes: if constrained {
+                CONSTRAINED_MAX_MEMORY_BYTES
+            } else {
+                DEFAULT_MAX_MEMORY_BYTES
+            },
             max_table_elements: if constrained {
                 CONSTRAINED_MAX_TABLE_ELEMENTS
             } else {
@@ -125,7 +134,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -133,7 +144,10 @@ impl Engine {
     /// Builds an engine and starts its epoch ticker.
     pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
         let kind = config.kind.as_str();
-        let cfg_err = |e: wasmtime::Error| EngineError::Config { kind, reason: format!("{e:#}") };
+        let cfg_err = |e: wasmtime::Error| EngineError::Config {
+            kind,
+            reason: format!("{e:#}"),
+        };
         let mut wt = Config::new();
         wt.epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
@@ -168,7 +182,13 @@ impl Engine {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone());
         Ok(Engine {
-            inner: Arc::new(Inner { engine, linker, config, modules: Mutex::new(HashMap::new()), ticker_stop }),
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                modules: Mutex::new(HashMap::new()),
+                ticker_stop,
+            }),
         })
     }
 
@@ -186,7 +206,8 @@ impl Engine {
         }
         let module = match &self.inner.config.aot_dir {
             Some(dir) => self.load_precompiled(dir, &key, wasm)?,
-            None => Module::new(&self.inner.engine, wasm).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?,
+            None => Module::new(&self.inner.engine, wasm)
+                .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?,
         };
         let actor = self.prepare(module)?;
         self.lock_modules().insert(key, actor.clone());
@@ -201,7 +222,9 @@ impl Engine {
         let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
         for required in ["__guest_call", "memory"] {
             if !exports.iter().any(|e| e == required) {
-                return Err(EngineError::NotWapc(format!("it does not export `{required}`")));
+                return Err(EngineError::NotWapc(format!(
+                    "it does not export `{required}`"
+                )));
             }
         }
         let pre = self
@@ -209,16 +232,34 @@ impl Engine {
             .linker
             .instantiate_pre(&module)
             .map_err(|e| EngineError::NotWapc(format!("{e:#}")))?;
-        Ok(ActorModule { pre, engine: self.clone() })
+        Ok(ActorModule {
+            pre,
+            engine: self.clone(),
+        })
     }
 
-    fn load_precompiled(&self, dir: &Path, key: &[u8; 32], wasm: &[u8]) -> Result<Module, EngineError> {
+    fn load_precompiled(
+        &self,
+        dir: &Path,
+        key: &[u8; 32],
+        wasm: &[u8],
+    ) -> Result<Module, EngineError> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.inner.engine.precompile_compatibility_hash().hash(&mut h);
-        let name = format!("{}-{:016x}", data_encoding::HEXLOWER.encode(key), h.finish());
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut h);
+        let name = format!(
+            "{}-{:016x}",
+            data_encoding::HEXLOWER.encode(key),
+            h.finish()
+        );
         let path = dir.join(format!("{name}.cwasm"));
         let sum_path = dir.join(format!("{name}.sha256"));
-        let aot_err = |p: &Path, reason: String| EngineError::AotCache { path: p.display().to_string(), reason };
+        let aot_err = |p: &Path, reason: String| EngineError::AotCache {
+            path: p.display().to_string(),
+            reason,
+        };
         if let (Ok(bytes), Ok(sum)) = (std::fs::read(&path), std::fs::read_to_string(&sum_path)) {
             if data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)) == sum.trim() {
                 // SAFETY: the file was written by `precompile_module` of an
@@ -228,7 +269,9 @@ impl Engine {
                 // wasmtime checks the header and engine settings again.
                 match unsafe { Module::deserialize(&self.inner.engine, &bytes) } {
                     Ok(m) => return Ok(m),
-                    Err(e) => tracing::warn!(path = %path.display(), "discarding precompiled module: {e:#}"),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "discarding precompiled module: {e:#}")
+                    }
                 }
             } else {
                 tracing::warn!(path = %path.display(), "discarding precompiled module: checksum mismatch");
@@ -242,21 +285,27 @@ impl Engine {
         let tmp = dir.join(format!("{name}.cwasm.tmp{}", std::process::id()));
         std::fs::write(&tmp, &bytes).map_err(|e| aot_err(&tmp, e.to_string()))?;
         std::fs::rename(&tmp, &path).map_err(|e| aot_err(&path, e.to_string()))?;
-        std::fs::write(&sum_path, data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)))
-            .map_err(|e| aot_err(&sum_path, e.to_string()))?;
+        std::fs::write(
+            &sum_path,
+            data_encoding::HEXLOWER.encode(&Sha256::digest(&bytes)),
+        )
+        .map_err(|e| aot_err(&sum_path, e.to_string()))?;
         // SAFETY: `bytes` was produced by `precompile_module` of this very
         // engine a moment ago.
-        unsafe { Module::deserialize(&self.inner.engine, &bytes) }.map_err(|e| aot_err(&path, format!("{e:#}")))
+        unsafe { Module::deserialize(&self.inner.engine, &bytes) }
+            .map_err(|e| aot_err(&path, format!("{e:#}")))
     }
 }
 
 fn spawn_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new().name("wascc-epoch".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(EPOCH_TICK);
-            engine.increment_epoch();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("wascc-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
     if let Err(e) = spawned {
         // Without a ticker no deadline fires; say so loudly but keep serving.
         tracing::error!("cannot start the epoch ticker, deadlines are off: {e}");
@@ -272,7 +321,9 @@ pub struct ActorModule {
 
 impl std::fmt::Debug for ActorModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActorModule").field("engine", &self.engine.inner.config.kind).finish()
+        f.debug_struct("ActorModule")
+            .field("engine", &self.engine.inner.config.kind)
+            .finish()
     }
 }
 
@@ -284,9 +335,16 @@ impl ActorModule {
 
     /// Instantiates the module from the pool and runs its initializers
     /// (`_start`, then `wapc_init`, where exported).
-    pub async fn instantiate(&self, actor: &str, handler: Arc<dyn HostHandler>) -> Result<WapcInstance, EngineError> {
+    pub async fn instantiate(
+        &self,
+        actor: &str,
+        handler: Arc<dyn HostHandler>,
+    ) -> Result<WapcInstance, EngineError> {
         let cfg = &self.engine.inner.config;
-        let fail = |reason: String| EngineError::Instantiate { actor: actor.to_string(), reason };
+        let fail = |reason: String| EngineError::Instantiate {
+            actor: actor.to_string(),
+            reason,
+        };
         let limits = StoreLimitsBuilder::new()
             .memory_size(cfg.max_memory_bytes)
             .table_elements(cfg.max_table_elements)
@@ -313,7 +371,11 @@ impl ActorModule {
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| fail(format!("{e:#}")))?;
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| fail(format!("{e:#}")))?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| fail("it exports no memory named `memory`".into()))?;
@@ -325,9 +387,15 @@ impl ActorModule {
             if let Ok(f) = instance.get_typed_func::<(), ()>(&mut store, init) {
                 store.data_mut().call_started = std::time::Instant::now();
                 store.set_epoch_deadline(1);
-                f.call_async(&mut store, ()).await.map_err(|e| fail(format!("{init} trapped: {e:#}")))?;
+                f.call_async(&mut store, ())
+                    .await
+                    .map_err(|e| fail(format!("{init} trapped: {e:#}")))?;
             }
         }
-        Ok(WapcInstance { store, guest_call, fuel_per_call: cfg.fuel_per_call })
+        Ok(WapcInstance {
+            store,
+            guest_call,
+            fuel_per_call: cfg.fuel_per_call,
+        })
     }
 }

@@ -92,7 +92,12 @@ fn memory(caller: &Caller<'_, WapcState>) -> wasmtime::Result<Memory> {
         .ok_or_else(|| wasmtime::Error::msg("actor exports no memory named `memory`"))
 }
 
-fn read_guest(caller: &Caller<'_, WapcState>, ptr: i32, len: i32, what: &str) -> wasmtime::Result<Vec<u8>> {
+fn read_guest(
+    caller: &Caller<'_, WapcState>,
+    ptr: i32,
+    len: i32,
+    what: &str,
+) -> wasmtime::Result<Vec<u8>> {
     let mem = memory(caller)?;
     let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
     if len > MAX_GUEST_BUFFER {
@@ -103,13 +108,25 @@ fn read_guest(caller: &Caller<'_, WapcState>, ptr: i32, len: i32, what: &str) ->
     mem.data(caller)
         .get(ptr..ptr.saturating_add(len))
         .map(<[u8]>::to_vec)
-        .ok_or_else(|| wasmtime::Error::msg(format!("{what} at {ptr}+{len} is outside guest memory")))
+        .ok_or_else(|| {
+            wasmtime::Error::msg(format!("{what} at {ptr}+{len} is outside guest memory"))
+        })
 }
 
-fn write_guest(caller: &mut Caller<'_, WapcState>, ptr: i32, bytes: &[u8], what: &str) -> wasmtime::Result<()> {
+fn write_guest(
+    caller: &mut Caller<'_, WapcState>,
+    ptr: i32,
+    bytes: &[u8],
+    what: &str,
+) -> wasmtime::Result<()> {
     let mem = memory(caller)?;
     mem.write(&mut *caller, ptr as u32 as usize, bytes)
-        .map_err(|_| wasmtime::Error::msg(format!("{what} at {ptr}+{} is outside guest memory", bytes.len())))
+        .map_err(|_| {
+            wasmtime::Error::msg(format!(
+                "{what} at {ptr}+{} is outside guest memory",
+                bytes.len()
+            ))
+        })
 }
 
 fn utf8(bytes: Vec<u8>, what: &str) -> wasmtime::Result<String> {
@@ -166,12 +183,25 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
         )| {
             Box::new(async move {
                 let read = |caller: &Caller<'_, WapcState>| -> wasmtime::Result<HostCall> {
-                    let binding = utf8(read_guest(caller, bd_ptr, bd_len, "binding name")?, "binding name")?;
+                    let binding = utf8(
+                        read_guest(caller, bd_ptr, bd_len, "binding name")?,
+                        "binding name",
+                    )?;
                     Ok(HostCall {
                         actor: caller.data().actor.clone(),
-                        binding: if binding.is_empty() { "default".to_string() } else { binding },
-                        namespace: utf8(read_guest(caller, ns_ptr, ns_len, "namespace")?, "namespace")?,
-                        operation: utf8(read_guest(caller, op_ptr, op_len, "operation")?, "operation")?,
+                        binding: if binding.is_empty() {
+                            "default".to_string()
+                        } else {
+                            binding
+                        },
+                        namespace: utf8(
+                            read_guest(caller, ns_ptr, ns_len, "namespace")?,
+                            "namespace",
+                        )?,
+                        operation: utf8(
+                            read_guest(caller, op_ptr, op_len, "operation")?,
+                            "operation",
+                        )?,
                         payload: read_guest(caller, msg_ptr, msg_len, "host call payload")?,
                     })
                 };
@@ -200,9 +230,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
             })
         },
     )?;
-    linker.func_wrap("wapc", "__host_response_len", |caller: Caller<'_, WapcState>| -> i32 {
-        caller.data().host_response.as_ref().map_or(0, |r| r.len() as i32)
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_response_len",
+        |caller: Caller<'_, WapcState>| -> i32 {
+            caller
+                .data()
+                .host_response
+                .as_ref()
+                .map_or(0, |r| r.len() as i32)
+        },
+    )?;
     linker.func_wrap(
         "wapc",
         "__host_response",
@@ -215,9 +253,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
             Ok(())
         },
     )?;
-    linker.func_wrap("wapc", "__host_error_len", |caller: Caller<'_, WapcState>| -> i32 {
-        caller.data().host_error.as_ref().map_or(0, |e| e.len() as i32)
-    })?;
+    linker.func_wrap(
+        "wapc",
+        "__host_error_len",
+        |caller: Caller<'_, WapcState>| -> i32 {
+            caller
+                .data()
+                .host_error
+                .as_ref()
+                .map_or(0, |e| e.len() as i32)
+        },
+    )?;
     linker.func_wrap(
         "wapc",
         "__host_error",
@@ -236,7 +282,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
         |caller: Caller<'_, WapcState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
             let bytes = read_guest(&caller, ptr, len, "console log line")?;
             let st = caller.data();
-            st.handler.console_log(&st.actor, &String::from_utf8_lossy(&bytes));
+            st.handler
+                .console_log(&st.actor, &String::from_utf8_lossy(&bytes));
             Ok(())
         },
     )?;
@@ -274,19 +321,24 @@ impl WapcInstance {
         st.call_started = Instant::now();
         st.deadline_hit = false;
         if let Some(fuel) = self.fuel_per_call {
-            self.store.set_fuel(fuel).map_err(|e| CallError::Trap(e.to_string()))?;
+            self.store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
         }
         self.store.set_epoch_deadline(1);
         let result = self
             .guest_call
-            .call_async(&mut self.store, (operation.len() as i32, payload.len() as i32))
+            .call_async(
+                &mut self.store,
+                (operation.len() as i32, payload.len() as i32),
+            )
             .await;
         let st = self.store.data_mut();
         match result {
             Ok(1) => Ok(st.guest_response.take().unwrap_or_default()),
-            Ok(_) => Err(CallError::Guest(
-                st.guest_error.take().unwrap_or_else(|| "guest call failed without an error message".into()),
-            )),
+            Ok(_) => Err(CallError::Guest(st.guest_error.take().unwrap_or_else(
+                || "guest call failed without an error message".into(),
+            ))),
             Err(e) => Err(classify_trap(e, st, self.fuel_per_call)),
         }
     }
@@ -296,10 +348,10 @@ fn classify_trap(e: wasmtime::Error, st: &WapcState, fuel: Option<u64>) -> CallE
     if st.deadline_hit {
         return CallError::Deadline(st.deadline);
     }
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::OutOfFuel {
-            return CallError::OutOfFuel(fuel.unwrap_or(0));
-        }
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::OutOfFuel
+    {
+        return CallError::OutOfFuel(fuel.unwrap_or(0));
     }
     CallError::Trap(format!("{e:#}"))
 }

@@ -58,7 +58,10 @@ impl ActorHandler {
                 listed.join(", ")
             ));
         }
-        if !self.bindings.contains(&(ns.to_string(), call.binding.clone())) {
+        if !self
+            .bindings
+            .contains(&(ns.to_string(), call.binding.clone()))
+        {
             return Err(format!(
                 "actor {} has no binding {:?} to capability {ns}",
                 self.actor, call.binding
@@ -72,14 +75,20 @@ impl ActorHandler {
             .handle_call(&self.actor, &call.binding, &call.operation, &call.payload)
             .map_err(|e| e.to_string())?;
         match self.profile {
-            CodecProfile::Compat if !reply.is_empty() => to_compat(&reply).map_err(|e| e.to_string()),
+            CodecProfile::Compat if !reply.is_empty() => {
+                to_compat(&reply).map_err(|e| e.to_string())
+            }
             _ => Ok(reply),
         }
     }
 }
 
 fn looks_like_actor_key(ns: &str) -> bool {
-    ns.len() == 56 && ns.starts_with('M') && ns.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    ns.len() == 56
+        && ns.starts_with('M')
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl HostHandler for ActorHandler {

@@ -1,19 +1,19 @@
 //! Building a host from a manifest (everything checked before serving) and
 //! running it on a shard until it is told to stop.
 
+use crate::RuntimeError;
 use crate::dispatch::{ActorHandler, ProviderMap};
 use crate::http::{self, ServeState};
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
 use crate::manifest::Manifest;
-use crate::RuntimeError;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wascc_claims::{Section, VerifyOptions};
 use wascc_contracts::{CodecProfile, SDK_MARKER_SECTION};
@@ -93,10 +93,15 @@ fn builtin_provider(id: &str) -> Option<Arc<dyn wascc_contracts::CapabilityProvi
 }
 
 fn read_module(path: &Path) -> Result<Vec<u8>, RuntimeError> {
-    let err = |reason: String| RuntimeError::Actor { path: path.display().to_string(), reason };
+    let err = |reason: String| RuntimeError::Actor {
+        path: path.display().to_string(),
+        reason,
+    };
     let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut bytes = Vec::new();
-    file.take(MAX_MODULE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| err(format!("cannot read: {e}")))?;
+    file.take(MAX_MODULE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_MODULE_BYTES {
         return Err(err(format!("larger than {MAX_MODULE_BYTES} bytes")));
     }
@@ -107,7 +112,10 @@ impl Host {
     /// Verifies, compiles and binds everything the manifest names. Nothing
     /// is served until all of it has passed.
     pub fn build(manifest: &Manifest, opts: &HostOptions) -> Result<Host, RuntimeError> {
-        let manifest_err = |reason: String| RuntimeError::Manifest { path: manifest.path.display().to_string(), reason };
+        let manifest_err = |reason: String| RuntimeError::Manifest {
+            path: manifest.path.display().to_string(),
+            reason,
+        };
         let mut providers = ProviderMap::new();
         for id in &manifest.capabilities {
             if id == wascc_contracts::http::CAPABILITY_ID {
@@ -124,13 +132,24 @@ impl Host {
         let providers = Arc::new(providers);
 
         // Claims first: nothing is compiled for an actor that may not run.
-        let verify = VerifyOptions { trusted_issuers: opts.trusted_issuers.clone(), now: None };
-        let mut verified: Vec<(wascc_claims::Token, crate::manifest::ActorSpec, Vec<u8>)> = Vec::new();
+        let verify = VerifyOptions {
+            trusted_issuers: opts.trusted_issuers.clone(),
+            now: None,
+        };
+        let mut verified: Vec<(wascc_claims::Token, crate::manifest::ActorSpec, Vec<u8>)> =
+            Vec::new();
         for spec in &manifest.actors {
             let bytes = read_module(&spec.path)?;
-            let actor_err = |reason: String| RuntimeError::Actor { path: spec.path.display().to_string(), reason };
-            let token = wascc_claims::verify(&bytes, &verify).map_err(|e| actor_err(e.to_string()))?;
-            if let Some((_, prev, _)) = verified.iter().find(|(t, _, _)| t.claims.sub == token.claims.sub) {
+            let actor_err = |reason: String| RuntimeError::Actor {
+                path: spec.path.display().to_string(),
+                reason,
+            };
+            let token =
+                wascc_claims::verify(&bytes, &verify).map_err(|e| actor_err(e.to_string()))?;
+            if let Some((_, prev, _)) = verified
+                .iter()
+                .find(|(t, _, _)| t.claims.sub == token.claims.sub)
+            {
                 return Err(actor_err(format!(
                     "actor {} is already listed as {}",
                     token.claims.sub,
@@ -153,20 +172,39 @@ impl Host {
                 .find(|(t, _, _)| t.claims.sub == b.actor)
                 .ok_or_else(|| bind_err("the actor is not among the manifest's actors".into()))?;
             if !manifest.capabilities.contains(&b.capability) {
-                return Err(bind_err("the capability is not listed under capabilities".into()));
+                return Err(bind_err(
+                    "the capability is not listed under capabilities".into(),
+                ));
             }
-            let caps = token.claims.wascap.as_ref().and_then(|w| w.caps.clone()).unwrap_or_default();
+            let caps = token
+                .claims
+                .wascap
+                .as_ref()
+                .and_then(|w| w.caps.clone())
+                .unwrap_or_default();
             if !caps.contains(&b.capability) {
-                return Err(bind_err(format!("the actor's claims do not list this capability (they list [{}])", caps.join(", "))));
+                return Err(bind_err(format!(
+                    "the actor's claims do not list this capability (they list [{}])",
+                    caps.join(", ")
+                )));
             }
             if let Some(p) = providers.get(&b.capability) {
-                let values = b.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                p.bind_actor(&b.actor, &b.binding, &values).map_err(|e| bind_err(e.to_string()))?;
+                let values = b
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                p.bind_actor(&b.actor, &b.binding, &values)
+                    .map_err(|e| bind_err(e.to_string()))?;
             }
         }
 
         let mut http = Vec::new();
-        for b in manifest.bindings.iter().filter(|b| b.capability == wascc_contracts::http::CAPABILITY_ID) {
+        for b in manifest
+            .bindings
+            .iter()
+            .filter(|b| b.capability == wascc_contracts::http::CAPABILITY_ID)
+        {
             let bind_err = |reason: String| RuntimeError::Binding {
                 manifest: manifest.path.display().to_string(),
                 actor: b.actor.clone(),
@@ -174,23 +212,41 @@ impl Host {
                 binding: b.binding.clone(),
                 reason,
             };
-            let port = b.values.get("PORT").ok_or_else(|| bind_err("value PORT is required".into()))?;
-            let port: u16 = port.parse().map_err(|_| bind_err(format!("PORT {port:?} is not a port number")))?;
-            let ip = b.values.get("ADDR").map(String::as_str).unwrap_or("0.0.0.0");
+            let port = b
+                .values
+                .get("PORT")
+                .ok_or_else(|| bind_err("value PORT is required".into()))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| bind_err(format!("PORT {port:?} is not a port number")))?;
+            let ip = b
+                .values
+                .get("ADDR")
+                .map(String::as_str)
+                .unwrap_or("0.0.0.0");
             let addr: SocketAddr = format!("{ip}:{port}")
                 .parse()
                 .or_else(|_| format!("[{ip}]:{port}").parse())
                 .map_err(|_| bind_err(format!("ADDR {ip:?} is not an IP address")))?;
             if let Some(other) = http.iter().find(|h: &&HttpBinding| h.addr == addr) {
-                return Err(bind_err(format!("{addr} is already bound to actor {}", other.actor)));
+                return Err(bind_err(format!(
+                    "{addr} is already bound to actor {}",
+                    other.actor
+                )));
             }
-            http.push(HttpBinding { actor: b.actor.clone(), addr });
+            http.push(HttpBinding {
+                actor: b.actor.clone(),
+                addr,
+            });
         }
 
         let mut engines: HashMap<EngineKind, Engine> = HashMap::new();
         let mut actors = Vec::new();
         for (token, spec, bytes) in verified {
-            let actor_err = |reason: String| RuntimeError::Actor { path: spec.path.display().to_string(), reason };
+            let actor_err = |reason: String| RuntimeError::Actor {
+                path: spec.path.display().to_string(),
+                reason,
+            };
             let kind = spec.engine.unwrap_or(opts.engine);
             let engine = match engines.get(&kind) {
                 Some(e) => e.clone(),
@@ -239,7 +295,11 @@ impl Host {
                 handler,
             }));
         }
-        Ok(Host { actors, http, labels: manifest.labels.clone() })
+        Ok(Host {
+            actors,
+            http,
+            labels: manifest.labels.clone(),
+        })
     }
 
     /// The HTTP listeners this host will open.
@@ -254,7 +314,10 @@ impl Host {
         let started = Instant::now();
         let mut pools = HashMap::new();
         for actor in &self.actors {
-            let pool = Rc::new(ActorPool { actor: actor.clone(), idle: RefCell::new(Vec::new()) });
+            let pool = Rc::new(ActorPool {
+                actor: actor.clone(),
+                idle: RefCell::new(Vec::new()),
+            });
             // One instance up front: a module that traps in its initializer
             // fails the start, not the first request.
             let inst = pool.instantiate().await?;
@@ -263,16 +326,25 @@ impl Host {
         }
         let state = Rc::new(ServeState::default());
         for b in &self.http {
-            let pool = pools.get(&b.actor).cloned().ok_or_else(|| RuntimeError::Binding {
-                manifest: String::new(),
-                actor: b.actor.clone(),
-                capability: wascc_contracts::http::CAPABILITY_ID.into(),
-                binding: "default".into(),
-                reason: "the actor is not loaded".into(),
-            })?;
-            let listener = wascc_scheduler::net::Listener::bind(b.addr)
-                .map_err(|e| RuntimeError::Listen { addr: b.addr.to_string(), reason: e.to_string() })?;
-            let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let pool = pools
+                .get(&b.actor)
+                .cloned()
+                .ok_or_else(|| RuntimeError::Binding {
+                    manifest: String::new(),
+                    actor: b.actor.clone(),
+                    capability: wascc_contracts::http::CAPABILITY_ID.into(),
+                    binding: "default".into(),
+                    reason: "the actor is not loaded".into(),
+                })?;
+            let listener =
+                wascc_scheduler::net::Listener::bind(b.addr).map_err(|e| RuntimeError::Listen {
+                    addr: b.addr.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let local = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             tracing::info!(actor = %b.actor, addr = %local, "http server listening");
             wascc_scheduler::spawn_local(http::accept_loop(listener, pool, state.clone()));
         }
@@ -287,12 +359,18 @@ impl Host {
         }
         state.stopping.set(true);
         let drain_started = Instant::now();
-        tracing::info!(in_flight = state.in_flight.get(), "shutting down: draining in-flight requests");
+        tracing::info!(
+            in_flight = state.in_flight.get(),
+            "shutting down: draining in-flight requests"
+        );
         while state.in_flight.get() > 0 && drain_started.elapsed() < DRAIN_TIMEOUT {
             wascc_scheduler::sleep(SHUTDOWN_POLL).await;
         }
         if state.in_flight.get() > 0 {
-            tracing::warn!(in_flight = state.in_flight.get(), "drain timeout: abandoning requests");
+            tracing::warn!(
+                in_flight = state.in_flight.get(),
+                "drain timeout: abandoning requests"
+            );
         }
         tracing::info!("host stopped");
         Ok(())
@@ -318,19 +396,30 @@ pub(crate) enum InvokeError {
 impl ActorPool {
     async fn instantiate(&self) -> Result<WapcInstance, RuntimeError> {
         let handler: Arc<dyn wascc_engines::HostHandler> = self.actor.handler.clone();
-        self.actor.module.instantiate(&self.actor.key, handler).await.map_err(|e| RuntimeError::Actor {
-            path: self.actor.path.display().to_string(),
-            reason: e.to_string(),
-        })
+        self.actor
+            .module
+            .instantiate(&self.actor.key, handler)
+            .await
+            .map_err(|e| RuntimeError::Actor {
+                path: self.actor.path.display().to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// Invokes `operation` on an instance of the actor.
     // PERFORMANCE_CRITICAL_PATH: one pop and one push per call when warm.
-    pub(crate) async fn invoke(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, InvokeError> {
+    pub(crate) async fn invoke(
+        &self,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, InvokeError> {
         let popped = self.idle.borrow_mut().pop();
         let mut inst = match popped {
             Some(i) => i,
-            None => self.instantiate().await.map_err(|e| InvokeError::Instantiate(e.to_string()))?,
+            None => self
+                .instantiate()
+                .await
+                .map_err(|e| InvokeError::Instantiate(e.to_string()))?,
         };
         let result = inst.call(operation, payload).await;
         match &result {

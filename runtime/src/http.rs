@@ -43,10 +43,13 @@ pub(crate) async fn accept_loop(listener: Listener, pool: Rc<ActorPool>, state: 
             }
             None
         };
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, stop).await;
+        let accepted =
+            futures_lite::future::or(async { Some(listener.accept().await) }, stop).await;
         match accepted {
             None => return,
-            Some(Ok(stream)) => wascc_scheduler::spawn_local(serve_connection(stream, pool.clone(), state.clone())),
+            Some(Ok(stream)) => {
+                wascc_scheduler::spawn_local(serve_connection(stream, pool.clone(), state.clone()))
+            }
             Some(Err(e)) => {
                 // Typically EMFILE: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -62,26 +65,40 @@ async fn serve_connection(stream: Stream, pool: Rc<ActorPool>, state: Rc<ServeSt
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(req, &pool, &state).await) }
     });
-    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(stream, service).await {
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(stream, service)
+        .await
+    {
         tracing::debug!("http connection ended: {e}");
     }
 }
 
 fn plain(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
     let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
     r
 }
 
 // PERFORMANCE_CRITICAL_PATH: one HTTP request.
-async fn handle(req: hyper::Request<Incoming>, pool: &ActorPool, state: &Rc<ServeState>) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    req: hyper::Request<Incoming>,
+    pool: &ActorPool,
+    state: &Rc<ServeState>,
+) -> hyper::Response<Full<Bytes>> {
     let _in_flight = InFlight::new(state);
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_HTTP_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            return if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 plain(413, format!("request body exceeds {MAX_HTTP_BODY} bytes\n"))
             } else {
                 plain(400, format!("cannot read request body: {e}\n"))
@@ -113,7 +130,12 @@ async fn handle(req: hyper::Request<Incoming>, pool: &ActorPool, state: &Rc<Serv
     };
     let payload = match payload {
         Ok(p) => p,
-        Err(e) => return plain(500, format!("cannot encode the request for actor {key}: {e}\n")),
+        Err(e) => {
+            return plain(
+                500,
+                format!("cannot encode the request for actor {key}: {e}\n"),
+            );
+        }
     };
     let reply = match pool.invoke(OP_HANDLE_REQUEST, &payload).await {
         Ok(r) => r,
@@ -128,15 +150,32 @@ async fn handle(req: hyper::Request<Incoming>, pool: &ActorPool, state: &Rc<Serv
     };
     let response: Response = match decode(&reply) {
         Ok(r) => r,
-        Err(e) => return plain(500, format!("actor {key} returned an invalid HTTP response: {e}\n")),
+        Err(e) => {
+            return plain(
+                500,
+                format!("actor {key} returned an invalid HTTP response: {e}\n"),
+            );
+        }
     };
-    let Ok(status) = u16::try_from(response.status_code).map_err(|_| ()).and_then(|s| hyper::StatusCode::from_u16(s).map_err(|_| ())) else {
-        return plain(500, format!("actor {key} returned invalid status code {}\n", response.status_code));
+    let Ok(status) = u16::try_from(response.status_code)
+        .map_err(|_| ())
+        .and_then(|s| hyper::StatusCode::from_u16(s).map_err(|_| ()))
+    else {
+        return plain(
+            500,
+            format!(
+                "actor {key} returned invalid status code {}\n",
+                response.status_code
+            ),
+        );
     };
     let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
     *out.status_mut() = status;
     for (k, v) in &response.header {
-        match (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(v)) {
+        match (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(v),
+        ) {
             (Ok(k), Ok(v)) => {
                 out.headers_mut().append(k, v);
             }

@@ -36,7 +36,8 @@ struct Args {
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    s.parse().map_err(|e: wascc_engines::EngineError| e.to_string())
+    s.parse()
+        .map_err(|e: wascc_engines::EngineError| e.to_string())
 }
 
 fn main() {
@@ -72,7 +73,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let host = Host::build(&manifest, &opts)?;
     let shutdown = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, shutdown.clone()).context("cannot install signal handler")?;
+        signal_hook::flag::register(sig, shutdown.clone())
+            .context("cannot install signal handler")?;
     }
     wascc_scheduler::run_shard("wascc-shard-0", move || host.serve(shutdown))??;
     Ok(())

@@ -109,7 +109,10 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and validates a manifest file (YAML or JSON).
     pub fn load(path: &Path) -> Result<Manifest, RuntimeError> {
-        let err = |reason: String| RuntimeError::Manifest { path: path.display().to_string(), reason };
+        let err = |reason: String| RuntimeError::Manifest {
+            path: path.display().to_string(),
+            reason,
+        };
         let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut text = String::new();
         file.take(MAX_MANIFEST_BYTES + 1)
@@ -119,16 +122,21 @@ impl Manifest {
             return Err(err(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        Manifest::parse(&text, base, &|k| std::env::var(k).ok()).map(|mut m| {
-            m.path = path.to_path_buf();
-            m
-        })
-        .map_err(err)
+        Manifest::parse(&text, base, &|k| std::env::var(k).ok())
+            .map(|mut m| {
+                m.path = path.to_path_buf();
+                m
+            })
+            .map_err(err)
     }
 
     /// Parses manifest text; relative actor paths are resolved against
     /// `base`, and `${VAR}` / `$VAR` in binding values through `env`.
-    pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, String> {
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Manifest, String> {
         let raw: RawManifest = if text.trim().is_empty() {
             RawManifest::default()
         } else {
@@ -144,10 +152,16 @@ impl Manifest {
                 return Err(format!("actors[{i}]: empty path"));
             }
             let engine = engine
-                .map(|e| e.parse::<EngineKind>().map_err(|e| format!("actors[{i}] ({path}): {e}")))
+                .map(|e| {
+                    e.parse::<EngineKind>()
+                        .map_err(|e| format!("actors[{i}] ({path}): {e}"))
+                })
                 .transpose()?;
             let p = PathBuf::from(&path);
-            actors.push(ActorSpec { path: if p.is_absolute() { p } else { base.join(p) }, engine });
+            actors.push(ActorSpec {
+                path: if p.is_absolute() { p } else { base.join(p) },
+                engine,
+            });
         }
         let mut capabilities = Vec::new();
         for (i, c) in raw.capabilities.into_iter().enumerate() {
@@ -174,7 +188,10 @@ impl Manifest {
         }
         let mut bindings = Vec::new();
         for (i, b) in raw.bindings.into_iter().enumerate() {
-            let binding = b.binding.filter(|s| !s.is_empty()).unwrap_or_else(|| "default".to_string());
+            let binding = b
+                .binding
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "default".to_string());
             let mut values = BTreeMap::new();
             for (k, v) in b.values.unwrap_or_default() {
                 let v = expand_env(&v, env).map_err(|e| format!("bindings[{i}] value {k}: {e}"))?;
@@ -188,9 +205,20 @@ impl Manifest {
                     b.actor, b.capability
                 ));
             }
-            bindings.push(BindingSpec { actor: b.actor, capability: b.capability, binding, values });
+            bindings.push(BindingSpec {
+                actor: b.actor,
+                capability: b.capability,
+                binding,
+                values,
+            });
         }
-        Ok(Manifest { path: PathBuf::new(), labels: raw.labels, actors, capabilities, bindings })
+        Ok(Manifest {
+            path: PathBuf::new(),
+            labels: raw.labels,
+            actors,
+            capabilities,
+            bindings,
+        })
     }
 }
 
@@ -209,10 +237,14 @@ pub fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             continue;
         }
         let (name, after) = if let Some(r) = rest.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(|| format!("unclosed ${{ in {value:?}"))?;
+            let end = r
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{ in {value:?}"))?;
             (&r[..end], &r[end + 1..])
         } else {
-            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
             (&rest[..end], &rest[end..])
         };
         if name.is_empty() {

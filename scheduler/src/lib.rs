@@ -38,7 +38,10 @@ where
     F: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let start_err = |e: glommio::GlommioError<()>| SchedulerError::Start { shard: name.to_string(), reason: e.to_string() };
+    let start_err = |e: glommio::GlommioError<()>| SchedulerError::Start {
+        shard: name.to_string(),
+        reason: e.to_string(),
+    };
     let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name(name)
         .spin_before_park(limits::SPIN_BEFORE_PARK)
@@ -46,7 +49,9 @@ where
     #[cfg(debug_assertions)]
     let builder = builder.detect_stalls(Some(Box::new(glommio::DefaultStallDetectionHandler {})));
     let handle = builder.spawn(make).map_err(start_err)?;
-    handle.join().map_err(|_| SchedulerError::Panicked(name.to_string()))
+    handle
+        .join()
+        .map_err(|_| SchedulerError::Panicked(name.to_string()))
 }
 
 /// Spawns a task on the current shard and lets it run to completion on its own.

@@ -16,7 +16,9 @@ impl Listener {
     /// Binds `addr` on the current shard. Note that `SO_REUSEPORT` is set:
     /// a port held by another process of the same user is shared, not refused.
     pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
-        glommio::net::TcpListener::bind(addr).map(|inner| Listener { inner }).map_err(io::Error::from)
+        glommio::net::TcpListener::bind(addr)
+            .map(|inner| Listener { inner })
+            .map_err(io::Error::from)
     }
 
     /// The bound address (useful with port 0).
@@ -67,7 +69,11 @@ impl hyper::rt::Read for Stream {
 }
 
 impl hyper::rt::Write for Stream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 

@@ -17,6 +17,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 enum Command {
     /// Ed25519 keys (nkeys).
     #[command(subcommand)]
@@ -49,6 +53,10 @@ enum KeyKind {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 enum ClaimsCmd {
     /// Signs an actor module, replacing any claims it had.
     Sign {
@@ -96,7 +104,8 @@ enum ClaimsCmd {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30d or 12h: {e}"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 30d or 12h: {e}"))
 }
 
 fn main() {
@@ -122,7 +131,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", json!({ "public_key": kp.public_key(), "seed": seed }));
             } else {
-                println!("Public Key: {}\nSeed: {seed}\n\nRemember that the seed is private: treat it as a secret.", kp.public_key());
+                println!(
+                    "Public Key: {}\nSeed: {seed}\n\nRemember that the seed is private: treat it as a secret.",
+                    kp.public_key()
+                );
             }
             Ok(())
         }
@@ -141,7 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let issuer = load_seed(&issuer, 'A', "--issuer")?;
             let subject = load_seed(&subject, 'M', "--subject")?;
-            let module = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let module = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
             let now = wascc_claims::now_secs();
             let req = wascc_claims::SignRequest {
                 name,
@@ -154,8 +167,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let signed = wascc_claims::sign(&module, &req, &issuer, &subject.public_key())
                 .with_context(|| format!("cannot sign {}", input.display()))?;
-            std::fs::write(&output, signed).with_context(|| format!("cannot write {}", output.display()))?;
-            eprintln!("Signed {} as actor {} (issuer {})", output.display(), subject.public_key(), issuer.public_key());
+            std::fs::write(&output, signed)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "Signed {} as actor {} (issuer {})",
+                output.display(),
+                subject.public_key(),
+                issuer.public_key()
+            );
             Ok(())
         }
         Command::Claims(ClaimsCmd::Inspect { file, json }) => inspect(&file, json),
@@ -207,16 +226,35 @@ fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
         println!("{out}");
     } else {
         let opt = |v: &Option<u64>| v.map_or("never".to_string(), |s| s.to_string());
-        println!("{} ({})", meta.name.as_deref().unwrap_or("(unnamed)"), c.sub);
+        println!(
+            "{} ({})",
+            meta.name.as_deref().unwrap_or("(unnamed)"),
+            c.sub
+        );
         println!("  Issuer:        {}", c.iss);
-        println!("  Capabilities:  {}", meta.caps.unwrap_or_default().join(", "));
-        println!("  Tags:          {}", meta.tags.unwrap_or_default().join(", "));
+        println!(
+            "  Capabilities:  {}",
+            meta.caps.unwrap_or_default().join(", ")
+        );
+        println!(
+            "  Tags:          {}",
+            meta.tags.unwrap_or_default().join(", ")
+        );
         println!("  Hash:          {}", meta.hash);
         println!("  Issued at:     {}", c.iat);
         println!("  Expires:       {}", opt(&c.exp));
-        println!("  Not before:    {}", c.nbf.map_or("immediately".to_string(), |s| s.to_string()));
-        println!("  Revision:      {}", meta.rev.map_or("-".into(), |r| r.to_string()));
-        println!("  Version:       {}", meta.ver.unwrap_or_else(|| "-".into()));
+        println!(
+            "  Not before:    {}",
+            c.nbf.map_or("immediately".to_string(), |s| s.to_string())
+        );
+        println!(
+            "  Revision:      {}",
+            meta.rev.map_or("-".into(), |r| r.to_string())
+        );
+        println!(
+            "  Version:       {}",
+            meta.ver.unwrap_or_else(|| "-".into())
+        );
         match &verdict {
             Ok(_) => println!("  Valid:         yes"),
             Err(e) => println!("  Valid:         no: {e}"),

@@ -25,7 +25,13 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
             "seq": [extras::sequence("default")?, extras::sequence("default")?],
         }),
         "/log" => {
-            for (lvl, name) in [(1, "error"), (2, "warn"), (3, "info"), (4, "debug"), (5, "trace")] {
+            for (lvl, name) in [
+                (1, "error"),
+                (2, "warn"),
+                (3, "info"),
+                (4, "debug"),
+                (5, "trace"),
+            ] {
                 logging::write("default", lvl, &format!("kitchen log line at {name}"))?;
             }
             json!({ "logged": 5 })
@@ -43,7 +49,12 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
             Ok(_) => json!({ "error": null }),
             Err(e) => json!({ "error": e.to_string() }),
         },
-        "/denied" => match host_call("default", messaging::CAPABILITY_ID, messaging::OP_PUBLISH_MESSAGE, &[]) {
+        "/denied" => match host_call(
+            "default",
+            messaging::CAPABILITY_ID,
+            messaging::OP_PUBLISH_MESSAGE,
+            &[],
+        ) {
             Ok(_) => json!({ "error": null }),
             Err(e) => json!({ "error": e.to_string() }),
         },
@@ -57,7 +68,11 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
         }
         "/fail" => return Err("kitchen was asked to fail".into()),
         other => {
-            return Ok(http::Response::with_status(404, "Not Found", format!("no route {other}")));
+            return Ok(http::Response::with_status(
+                404,
+                "Not Found",
+                format!("no route {other}"),
+            ));
         }
     };
     Ok(http::Response::json(serde_json::to_vec(&reply)?))
@@ -71,13 +86,21 @@ fn kv() -> HandlerResult<Value> {
     kv.del("k")?;
     let gone = kv.get("k")?;
     let add = [kv.atomic_add("n", 5)?, kv.atomic_add("n", -2)?];
-    let pushed = [kv.list_push("l", "a")?, kv.list_push("l", "b")?, kv.list_push("l", "c")?];
+    let pushed = [
+        kv.list_push("l", "a")?,
+        kv.list_push("l", "b")?,
+        kv.list_push("l", "c")?,
+    ];
     let range = kv.list_range("l", 0, -1)?;
     let after_del = kv.list_del_item("l", "b")?;
     let tail = kv.list_range("l", -1, -1)?;
     kv.list_clear("l")?;
     let cleared = kv.list_range("l", 0, -1)?;
-    let added = [kv.set_add("s1", "x")?, kv.set_add("s1", "y")?, kv.set_add("s1", "x")?];
+    let added = [
+        kv.set_add("s1", "x")?,
+        kv.set_add("s1", "y")?,
+        kv.set_add("s1", "x")?,
+    ];
     kv.set_add("s2", "y")?;
     kv.set_add("s2", "z")?;
     let removed = kv.set_remove("s2", "z")?;

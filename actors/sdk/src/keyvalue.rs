@@ -16,11 +16,17 @@ pub fn default() -> KeyValue {
 
 /// The store bound under `binding`.
 pub fn host(binding: &str) -> KeyValue {
-    KeyValue { binding: binding.to_string() }
+    KeyValue {
+        binding: binding.to_string(),
+    }
 }
 
 impl KeyValue {
-    fn call<Req: serde::Serialize, Resp: for<'de> serde::Deserialize<'de>>(&self, op: &str, req: &Req) -> HandlerResult<Resp> {
+    fn call<Req: serde::Serialize, Resp: for<'de> serde::Deserialize<'de>>(
+        &self,
+        op: &str,
+        req: &Req,
+    ) -> HandlerResult<Resp> {
         let reply = host_call(&self.binding, CAPABILITY_ID, op, &encode(req)?)?;
         Ok(decode(&reply)?)
     }
@@ -33,13 +39,26 @@ impl KeyValue {
 
     /// Sets `key`; `expires_s` 0 keeps it forever.
     pub fn set(&self, key: &str, value: &str, expires_s: i32) -> HandlerResult<()> {
-        let _: SetResponse = self.call(OP_SET, &SetRequest { key: key.into(), value: value.into(), expires_s })?;
+        let _: SetResponse = self.call(
+            OP_SET,
+            &SetRequest {
+                key: key.into(),
+                value: value.into(),
+                expires_s,
+            },
+        )?;
         Ok(())
     }
 
     /// Adds `value` to the integer at `key` and returns the result.
     pub fn atomic_add(&self, key: &str, value: i32) -> HandlerResult<i32> {
-        let r: AddResponse = self.call(OP_ADD, &AddRequest { key: key.into(), value })?;
+        let r: AddResponse = self.call(
+            OP_ADD,
+            &AddRequest {
+                key: key.into(),
+                value,
+            },
+        )?;
         Ok(r.value)
     }
 
@@ -57,19 +76,38 @@ impl KeyValue {
 
     /// Appends to a list; returns its new length.
     pub fn list_push(&self, key: &str, value: &str) -> HandlerResult<i32> {
-        let r: ListResponse = self.call(OP_PUSH, &ListPushRequest { key: key.into(), value: value.into() })?;
+        let r: ListResponse = self.call(
+            OP_PUSH,
+            &ListPushRequest {
+                key: key.into(),
+                value: value.into(),
+            },
+        )?;
         Ok(r.new_count)
     }
 
     /// Removes an item from a list; returns its new length.
     pub fn list_del_item(&self, key: &str, value: &str) -> HandlerResult<i32> {
-        let r: ListResponse = self.call(OP_LIST_DEL, &ListDelItemRequest { key: key.into(), value: value.into() })?;
+        let r: ListResponse = self.call(
+            OP_LIST_DEL,
+            &ListDelItemRequest {
+                key: key.into(),
+                value: value.into(),
+            },
+        )?;
         Ok(r.new_count)
     }
 
     /// Items `start..=stop` of a list (negative counts from the end).
     pub fn list_range(&self, key: &str, start: i32, stop: i32) -> HandlerResult<Vec<String>> {
-        let r: ListRangeResponse = self.call(OP_RANGE, &ListRangeRequest { key: key.into(), start, stop })?;
+        let r: ListRangeResponse = self.call(
+            OP_RANGE,
+            &ListRangeRequest {
+                key: key.into(),
+                start,
+                stop,
+            },
+        )?;
         Ok(r.values)
     }
 
@@ -81,14 +119,25 @@ impl KeyValue {
 
     /// Adds a member to a set; returns 1 if it was new.
     pub fn set_add(&self, key: &str, value: &str) -> HandlerResult<i32> {
-        let r: SetOperationResponse = self.call(OP_SET_ADD, &SetMemberRequest { key: key.into(), value: value.into() })?;
+        let r: SetOperationResponse = self.call(
+            OP_SET_ADD,
+            &SetMemberRequest {
+                key: key.into(),
+                value: value.into(),
+            },
+        )?;
         Ok(r.new_count)
     }
 
     /// Removes a member from a set; returns 1 if it was there.
     pub fn set_remove(&self, key: &str, value: &str) -> HandlerResult<i32> {
-        let r: SetOperationResponse =
-            self.call(OP_SET_REMOVE, &SetMemberRequest { key: key.into(), value: value.into() })?;
+        let r: SetOperationResponse = self.call(
+            OP_SET_REMOVE,
+            &SetMemberRequest {
+                key: key.into(),
+                value: value.into(),
+            },
+        )?;
         Ok(r.new_count)
     }
 

@@ -24,7 +24,10 @@ pub type HandlerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// What most actors need.
 pub mod prelude {
     pub use crate::{HandlerResult, actor_handlers, console_log, host_call};
-    pub use wascc_contracts::{extras as extras_contract, http, keyvalue as keyvalue_contract, logging as logging_contract, messaging};
+    pub use wascc_contracts::{
+        extras as extras_contract, http, keyvalue as keyvalue_contract,
+        logging as logging_contract, messaging,
+    };
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -53,7 +56,12 @@ unsafe extern "C" {
 /// Calls the host: `binding` (`"default"` unless named), `namespace` (a
 /// capability id), `operation`, MessagePack `payload`.
 #[cfg(target_arch = "wasm32")]
-pub fn host_call(binding: &str, namespace: &str, operation: &str, payload: &[u8]) -> HandlerResult<Vec<u8>> {
+pub fn host_call(
+    binding: &str,
+    namespace: &str,
+    operation: &str,
+    payload: &[u8],
+) -> HandlerResult<Vec<u8>> {
     // SAFETY: every pointer/length pair describes a live slice for the whole
     // call; the host copies from them and writes only into the buffers we
     // size from `__host_response_len` / `__host_error_len` just before.
@@ -103,7 +111,11 @@ pub fn console_log(message: &str) {
 /// and hands the reply or the error back. Used by [`actor_handlers!`].
 #[doc(hidden)]
 #[cfg(target_arch = "wasm32")]
-pub fn __guest_call(op_len: i32, msg_len: i32, dispatch: fn(&str, &[u8]) -> HandlerResult<Vec<u8>>) -> i32 {
+pub fn __guest_call(
+    op_len: i32,
+    msg_len: i32,
+    dispatch: fn(&str, &[u8]) -> HandlerResult<Vec<u8>>,
+) -> i32 {
     let mut op = vec![0u8; op_len as usize];
     let mut msg = vec![0u8; msg_len as usize];
     // SAFETY: both buffers have exactly the lengths the host announced.
@@ -129,7 +141,10 @@ pub fn __guest_call(op_len: i32, msg_len: i32, dispatch: fn(&str, &[u8]) -> Hand
 
 /// Decodes a request, runs a typed handler, encodes its reply.
 #[doc(hidden)]
-pub fn __typed<Req, Resp>(handler: fn(Req) -> HandlerResult<Resp>, msg: &[u8]) -> HandlerResult<Vec<u8>>
+pub fn __typed<Req, Resp>(
+    handler: fn(Req) -> HandlerResult<Resp>,
+    msg: &[u8],
+) -> HandlerResult<Vec<u8>>
 where
     Req: for<'de> serde::Deserialize<'de>,
     Resp: serde::Serialize,

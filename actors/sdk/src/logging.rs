@@ -8,7 +8,15 @@ pub use wascc_contracts::logging::level;
 
 /// Writes `body` at `level` through the logging binding `binding`.
 pub fn write(binding: &str, level: u32, body: &str) -> HandlerResult<()> {
-    host_call(binding, CAPABILITY_ID, OP_LOG, &encode(&WriteLogRequest { level, body: body.into() })?)?;
+    host_call(
+        binding,
+        CAPABILITY_ID,
+        OP_LOG,
+        &encode(&WriteLogRequest {
+            level,
+            body: body.into(),
+        })?,
+    )?;
     Ok(())
 }
 

@@ -20,7 +20,12 @@ impl CapabilityProvider for ExtrasProvider {
         "waSCC built-in extras"
     }
 
-    fn bind_actor(&self, _: &str, _: &str, _: &HashMap<String, String>) -> Result<(), ProviderError> {
+    fn bind_actor(
+        &self,
+        _: &str,
+        _: &str,
+        _: &HashMap<String, String>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -29,7 +34,13 @@ impl CapabilityProvider for ExtrasProvider {
         seqs.remove(&(actor.to_string(), binding.to_string()));
     }
 
-    fn handle_call(&self, actor: &str, binding: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    fn handle_call(
+        &self,
+        actor: &str,
+        binding: &str,
+        op: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
         let req: GeneratorRequest = decode(payload)?;
         let mut result = GeneratorResult::default();
         match op {
@@ -45,7 +56,9 @@ impl CapabilityProvider for ExtrasProvider {
             }
             OP_REQUEST_SEQUENCE => {
                 let mut seqs = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
-                let next = seqs.entry((actor.to_string(), binding.to_string())).or_insert(0);
+                let next = seqs
+                    .entry((actor.to_string(), binding.to_string()))
+                    .or_insert(0);
                 result.sequence_number = *next;
                 *next += 1;
             }

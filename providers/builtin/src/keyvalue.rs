@@ -31,7 +31,10 @@ impl MemoryKeyValue {
     }
 }
 
-fn live_str<'a>(store: &'a mut HashMap<String, Value>, key: &str) -> Result<Option<&'a mut String>, ProviderError> {
+fn live_str<'a>(
+    store: &'a mut HashMap<String, Value>,
+    key: &str,
+) -> Result<Option<&'a mut String>, ProviderError> {
     let expired = matches!(store.get(key), Some(Value::Str(_, Some(at))) if *at <= Instant::now());
     if expired {
         store.remove(key);
@@ -43,21 +46,36 @@ fn live_str<'a>(store: &'a mut HashMap<String, Value>, key: &str) -> Result<Opti
     }
 }
 
-fn list<'a>(store: &'a mut HashMap<String, Value>, key: &str) -> Result<&'a mut Vec<String>, ProviderError> {
-    match store.entry(key.to_string()).or_insert_with(|| Value::List(Vec::new())) {
+fn list<'a>(
+    store: &'a mut HashMap<String, Value>,
+    key: &str,
+) -> Result<&'a mut Vec<String>, ProviderError> {
+    match store
+        .entry(key.to_string())
+        .or_insert_with(|| Value::List(Vec::new()))
+    {
         Value::List(l) => Ok(l),
         _ => Err(wrong_type(key, "list")),
     }
 }
 
-fn set<'a>(store: &'a mut HashMap<String, Value>, key: &str) -> Result<&'a mut BTreeSet<String>, ProviderError> {
-    match store.entry(key.to_string()).or_insert_with(|| Value::Set(BTreeSet::new())) {
+fn set<'a>(
+    store: &'a mut HashMap<String, Value>,
+    key: &str,
+) -> Result<&'a mut BTreeSet<String>, ProviderError> {
+    match store
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Set(BTreeSet::new()))
+    {
         Value::Set(s) => Ok(s),
         _ => Err(wrong_type(key, "set")),
     }
 }
 
-fn set_members(store: &HashMap<String, Value>, key: &str) -> Result<BTreeSet<String>, ProviderError> {
+fn set_members(
+    store: &HashMap<String, Value>,
+    key: &str,
+) -> Result<BTreeSet<String>, ProviderError> {
     match store.get(key) {
         None => Ok(BTreeSet::new()),
         Some(Value::Set(s)) => Ok(s.clone()),
@@ -82,19 +100,33 @@ impl CapabilityProvider for MemoryKeyValue {
         "waSCC built-in in-memory key-value store"
     }
 
-    fn bind_actor(&self, _: &str, _: &str, _: &HashMap<String, String>) -> Result<(), ProviderError> {
+    fn bind_actor(
+        &self,
+        _: &str,
+        _: &str,
+        _: &HashMap<String, String>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
     fn remove_actor(&self, _: &str, _: &str) {}
 
-    fn handle_call(&self, _actor: &str, binding: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    fn handle_call(
+        &self,
+        _actor: &str,
+        binding: &str,
+        op: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
         self.with_store(binding, |store| match op {
             OP_GET | OP_KEY_EXISTS => {
                 let req: GetRequest = decode(payload)?;
                 let value = live_str(store, &req.key).ok().flatten().cloned();
                 let exists = value.is_some() || store.contains_key(&req.key);
-                Ok(encode(&GetResponse { value: value.unwrap_or_default(), exists })?)
+                Ok(encode(&GetResponse {
+                    value: value.unwrap_or_default(),
+                    exists,
+                })?)
             }
             OP_SET => {
                 let req: SetRequest = decode(payload)?;
@@ -108,11 +140,17 @@ impl CapabilityProvider for MemoryKeyValue {
                 let current = match live_str(store, &req.key)? {
                     None => 0,
                     Some(s) => s.parse::<i32>().map_err(|_| {
-                        ProviderError(format!("key {:?} holds {s:?}, which is not an integer", req.key))
+                        ProviderError(format!(
+                            "key {:?} holds {s:?}, which is not an integer",
+                            req.key
+                        ))
                     })?,
                 };
                 let value = current.checked_add(req.value).ok_or_else(|| {
-                    ProviderError(format!("adding {} to key {:?} ({current}) overflows", req.value, req.key))
+                    ProviderError(format!(
+                        "adding {} to key {:?} ({current}) overflows",
+                        req.value, req.key
+                    ))
                 })?;
                 store.insert(req.key, Value::Str(value.to_string(), None));
                 Ok(encode(&AddResponse { value })?)
@@ -126,7 +164,9 @@ impl CapabilityProvider for MemoryKeyValue {
                 let req: ListPushRequest = decode(payload)?;
                 let l = list(store, &req.key)?;
                 l.push(req.value);
-                Ok(encode(&ListResponse { new_count: l.len() as i32 })?)
+                Ok(encode(&ListResponse {
+                    new_count: l.len() as i32,
+                })?)
             }
             OP_LIST_DEL => {
                 let req: ListDelItemRequest = decode(payload)?;
@@ -134,7 +174,9 @@ impl CapabilityProvider for MemoryKeyValue {
                 if let Some(pos) = l.iter().position(|v| *v == req.value) {
                     l.remove(pos);
                 }
-                Ok(encode(&ListResponse { new_count: l.len() as i32 })?)
+                Ok(encode(&ListResponse {
+                    new_count: l.len() as i32,
+                })?)
             }
             OP_RANGE => {
                 let req: ListRangeRequest = decode(payload)?;
@@ -151,8 +193,14 @@ impl CapabilityProvider for MemoryKeyValue {
             OP_SET_ADD | OP_SET_REMOVE => {
                 let req: SetMemberRequest = decode(payload)?;
                 let s = set(store, &req.key)?;
-                let changed = if op == OP_SET_ADD { s.insert(req.value) } else { s.remove(&req.value) };
-                Ok(encode(&SetOperationResponse { new_count: changed as i32 })?)
+                let changed = if op == OP_SET_ADD {
+                    s.insert(req.value)
+                } else {
+                    s.remove(&req.value)
+                };
+                Ok(encode(&SetOperationResponse {
+                    new_count: changed as i32,
+                })?)
             }
             OP_SET_QUERY => {
                 let req: SetQueryRequest = decode(payload)?;

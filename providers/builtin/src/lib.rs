@@ -16,5 +16,7 @@ pub use logging::LoggingProvider;
 use wascc_contracts::ProviderError;
 
 fn unknown_operation(capability: &str, operation: &str) -> ProviderError {
-    ProviderError(format!("capability {capability} has no operation {operation:?}"))
+    ProviderError(format!(
+        "capability {capability} has no operation {operation:?}"
+    ))
 }

@@ -16,13 +16,24 @@ impl CapabilityProvider for LoggingProvider {
         "waSCC built-in logging"
     }
 
-    fn bind_actor(&self, _: &str, _: &str, _: &HashMap<String, String>) -> Result<(), ProviderError> {
+    fn bind_actor(
+        &self,
+        _: &str,
+        _: &str,
+        _: &HashMap<String, String>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
     fn remove_actor(&self, _: &str, _: &str) {}
 
-    fn handle_call(&self, actor: &str, _binding: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    fn handle_call(
+        &self,
+        actor: &str,
+        _binding: &str,
+        op: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
         if op != OP_LOG {
             return Err(crate::unknown_operation(CAPABILITY_ID, op));
         }
@@ -34,7 +45,11 @@ impl CapabilityProvider for LoggingProvider {
             level::INFO => tracing::info!(target: "actor", actor, "{body}"),
             level::DEBUG => tracing::debug!(target: "actor", actor, "{body}"),
             level::TRACE => tracing::trace!(target: "actor", actor, "{body}"),
-            other => return Err(ProviderError(format!("log level {other} is not one of 1 (error) to 5 (trace)"))),
+            other => {
+                return Err(ProviderError(format!(
+                    "log level {other} is not one of 1 (error) to 5 (trace)"
+                )));
+            }
         }
         Ok(Vec::new())
     }

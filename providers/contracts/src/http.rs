@@ -50,11 +50,21 @@ impl Response {
     pub fn json(body: Vec<u8>) -> Self {
         let mut header = HashMap::new();
         header.insert("content-type".to_string(), "application/json".to_string());
-        Response { status_code: 200, status: "OK".into(), header, body }
+        Response {
+            status_code: 200,
+            status: "OK".into(),
+            header,
+            body,
+        }
     }
 
     /// A response with a status, a reason and a plain-text body.
     pub fn with_status(status_code: u32, status: &str, body: impl Into<Vec<u8>>) -> Self {
-        Response { status_code, status: status.into(), header: HashMap::new(), body: body.into() }
+        Response {
+            status_code,
+            status: status.into(),
+            header: HashMap::new(),
+            body: body.into(),
+        }
     }
 }

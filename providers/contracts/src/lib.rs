@@ -72,7 +72,10 @@ pub fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, CodecError> {
 /// A decoder with serde aliases (ours) rejects the twins as duplicate fields,
 /// so the host sends this shape only to actors not built with our SDK.
 pub fn encode_compat<T: Serialize>(item: &T) -> Result<Vec<u8>, CodecError> {
-    to_compat(&encode(item)?).map_err(|e| CodecError { what: std::any::type_name::<T>(), ..e })
+    to_compat(&encode(item)?).map_err(|e| CodecError {
+        what: std::any::type_name::<T>(),
+        ..e
+    })
 }
 
 /// Rewrites one value in the 0.6 shape (as [`encode`] writes it) into the
@@ -80,8 +83,10 @@ pub fn encode_compat<T: Serialize>(item: &T) -> Result<Vec<u8>, CodecError> {
 pub fn to_compat(named: &[u8]) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(named.len() + named.len() / 2);
     let mut rd = named;
-    compat::transcode(&mut rd, &mut out)
-        .map_err(|reason| CodecError { what: "message", reason })?;
+    compat::transcode(&mut rd, &mut out).map_err(|reason| CodecError {
+        what: "message",
+        reason,
+    })?;
     Ok(out)
 }
 
@@ -144,7 +149,11 @@ mod compat {
                 let start_len = out.len();
                 out.push(other.to_u8());
                 let payload = match other {
-                    Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => 0,
+                    Marker::FixPos(_)
+                    | Marker::FixNeg(_)
+                    | Marker::Null
+                    | Marker::True
+                    | Marker::False => 0,
                     Marker::U8 | Marker::I8 => 1,
                     Marker::U16 | Marker::I16 => 2,
                     Marker::U32 | Marker::I32 | Marker::F32 => 4,

@@ -94,7 +94,10 @@ impl Token {
             return Err(ClaimsError::UnsupportedAlgorithm(header.alg));
         }
         let claims: Claims = segment(parts[1], "claims")?;
-        Ok(Token { jwt: jwt.trim().to_string(), claims })
+        Ok(Token {
+            jwt: jwt.trim().to_string(),
+            claims,
+        })
     }
 
     /// Checks the signature under the issuer's public key.
@@ -111,33 +114,50 @@ impl Token {
             .map_err(|e| ClaimsError::MalformedToken(format!("signature is not base64url: {e}")))?;
         let kp = KeyPair::from_public_key(issuer).map_err(|e| invalid("issuer", issuer, e))?;
         kp.verify(signed.as_bytes(), &sig)
-            .map_err(|_| ClaimsError::BadSignature { issuer: issuer.clone() })
+            .map_err(|_| ClaimsError::BadSignature {
+                issuer: issuer.clone(),
+            })
     }
 }
 
 impl Claims {
     /// Encodes and signs the claims with the issuer's key pair.
     pub fn encode(&self, issuer: &KeyPair) -> Result<String, ClaimsError> {
-        let header = Header { typ: HEADER_TYPE.into(), alg: HEADER_ALGORITHM.into() };
+        let header = Header {
+            typ: HEADER_TYPE.into(),
+            alg: HEADER_ALGORITHM.into(),
+        };
         let enc = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
         let head = serde_json::to_vec(&header).map_err(|e| ClaimsError::Signing(e.to_string()))?;
         let body = serde_json::to_vec(self).map_err(|e| ClaimsError::Signing(e.to_string()))?;
         let signed = format!("{}.{}", enc(&head), enc(&body));
-        let sig = issuer.sign(signed.as_bytes()).map_err(|e| ClaimsError::Signing(e.to_string()))?;
+        let sig = issuer
+            .sign(signed.as_bytes())
+            .map_err(|e| ClaimsError::Signing(e.to_string()))?;
         Ok(format!("{signed}.{}", enc(&sig)))
     }
 }
 
 fn invalid(role: &'static str, key: &str, e: impl std::fmt::Display) -> ClaimsError {
-    ClaimsError::InvalidKey { role, key: key.to_string(), reason: e.to_string() }
+    ClaimsError::InvalidKey {
+        role,
+        key: key.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// Checks that `key` is a public nkey with the given prefix.
 pub(crate) fn check_key(key: &str, prefix: char, role: &'static str) -> Result<(), ClaimsError> {
     if !key.starts_with(prefix) {
-        return Err(invalid(role, key, format!("expected a public key starting with {prefix}")));
+        return Err(invalid(
+            role,
+            key,
+            format!("expected a public key starting with {prefix}"),
+        ));
     }
-    KeyPair::from_public_key(key).map(|_| ()).map_err(|e| invalid(role, key, e))
+    KeyPair::from_public_key(key)
+        .map(|_| ())
+        .map_err(|e| invalid(role, key, e))
 }
 
 /// A fresh token id (22 base62 characters, like wascap's).

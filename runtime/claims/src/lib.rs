@@ -11,7 +11,7 @@ mod wasm;
 
 pub use error::ClaimsError;
 pub use jwt::{ActorMetadata, Claims, Token};
-pub use wasm::{module_hash, sections, strip_jwt, Section};
+pub use wasm::{Section, module_hash, sections, strip_jwt};
 
 use nkeys::KeyPair;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,7 +21,10 @@ pub const JWT_SECTION: &str = "jwt";
 
 /// Seconds since the Unix epoch, as JWT timestamps are written.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// What a verification accepts.
@@ -37,10 +40,10 @@ pub struct VerifyOptions {
 pub fn extract(module: &[u8]) -> Result<Option<Token>, ClaimsError> {
     let mut found = None;
     for section in sections(module)? {
-        if let Section::Custom { name, data, .. } = section {
-            if name == JWT_SECTION {
-                found = Some(data);
-            }
+        if let Section::Custom { name, data, .. } = section
+            && name == JWT_SECTION
+        {
+            found = Some(data);
         }
     }
     match found {
@@ -59,28 +62,39 @@ pub fn extract(module: &[u8]) -> Result<Option<Token>, ClaimsError> {
 pub fn verify(module: &[u8], opts: &VerifyOptions) -> Result<Token, ClaimsError> {
     let token = extract(module)?.ok_or(ClaimsError::NoClaims)?;
     token.verify_signature()?;
-    let meta = token.claims.wascap.as_ref().ok_or(ClaimsError::NotAnActor)?;
+    let meta = token
+        .claims
+        .wascap
+        .as_ref()
+        .ok_or(ClaimsError::NotAnActor)?;
     if meta.prov {
         return Err(ClaimsError::NotAnActor);
     }
     let actual = module_hash(&strip_jwt(module)?);
     if !actual.eq_ignore_ascii_case(&meta.hash) {
-        return Err(ClaimsError::HashMismatch { module: actual, claims: meta.hash.clone() });
+        return Err(ClaimsError::HashMismatch {
+            module: actual,
+            claims: meta.hash.clone(),
+        });
     }
     let now = opts.now.unwrap_or_else(now_secs);
-    if let Some(exp) = token.claims.exp {
-        if now >= exp {
-            return Err(ClaimsError::Expired { expired_at: exp, now });
-        }
-    }
-    if let Some(nbf) = token.claims.nbf {
-        if now < nbf {
-            return Err(ClaimsError::NotYetValid { not_before: nbf, now });
-        }
-    }
-    if !opts.trusted_issuers.is_empty()
-        && !opts.trusted_issuers.iter().any(|t| *t == token.claims.iss)
+    if let Some(exp) = token.claims.exp
+        && now >= exp
     {
+        return Err(ClaimsError::Expired {
+            expired_at: exp,
+            now,
+        });
+    }
+    if let Some(nbf) = token.claims.nbf
+        && now < nbf
+    {
+        return Err(ClaimsError::NotYetValid {
+            not_before: nbf,
+            now,
+        });
+    }
+    if !opts.trusted_issuers.is_empty() && !opts.trusted_issuers.contains(&token.claims.iss) {
         return Err(ClaimsError::UntrustedIssuer(token.claims.iss.clone()));
     }
     Ok(token)
@@ -108,7 +122,12 @@ pub struct SignRequest {
 /// Signs `module` as actor `subject` (a module public key, `M…`) issued by
 /// `issuer` (an account key pair, `A…`). Any earlier `jwt` section is
 /// removed; the new token is appended as the last section, as wascap does.
-pub fn sign(module: &[u8], req: &SignRequest, issuer: &KeyPair, subject: &str) -> Result<Vec<u8>, ClaimsError> {
+pub fn sign(
+    module: &[u8],
+    req: &SignRequest,
+    issuer: &KeyPair,
+    subject: &str,
+) -> Result<Vec<u8>, ClaimsError> {
     jwt::check_key(&issuer.public_key(), 'A', "issuer")?;
     jwt::check_key(subject, 'M', "subject")?;
     let mut out = strip_jwt(module)?;

@@ -46,7 +46,9 @@ fn read_leb_u32(buf: &[u8], pos: &mut usize) -> Result<u32, ClaimsError> {
     let start = *pos;
     let mut result: u64 = 0;
     for shift in (0..35).step_by(7) {
-        let byte = *buf.get(*pos).ok_or_else(|| malformed(start, "truncated length"))?;
+        let byte = *buf
+            .get(*pos)
+            .ok_or_else(|| malformed(start, "truncated length"))?;
         *pos += 1;
         result |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
@@ -59,7 +61,9 @@ fn read_leb_u32(buf: &[u8], pos: &mut usize) -> Result<u32, ClaimsError> {
 /// Lists the top-level sections, checking the header and every boundary.
 pub fn sections(module: &[u8]) -> Result<Vec<Section<'_>>, ClaimsError> {
     if module.len() < 8 || &module[0..4] != MAGIC {
-        return Err(ClaimsError::MalformedModule("missing the \\0asm magic number".into()));
+        return Err(ClaimsError::MalformedModule(
+            "missing the \\0asm magic number".into(),
+        ));
     }
     if module[4..8] != MODULE_VERSION {
         return Err(ClaimsError::MalformedModule(format!(
@@ -77,7 +81,12 @@ pub fn sections(module: &[u8]) -> Result<Vec<Section<'_>>, ClaimsError> {
         let end = pos
             .checked_add(size)
             .filter(|e| *e <= module.len())
-            .ok_or_else(|| malformed(start, &format!("section {id} runs past the end of the file")))?;
+            .ok_or_else(|| {
+                malformed(
+                    start,
+                    &format!("section {id} runs past the end of the file"),
+                )
+            })?;
         if id == CUSTOM_SECTION_ID {
             let mut p = pos;
             let name_len = read_leb_u32(&module[..end], &mut p)? as usize;
@@ -87,9 +96,16 @@ pub fn sections(module: &[u8]) -> Result<Vec<Section<'_>>, ClaimsError> {
                 .ok_or_else(|| malformed(start, "custom section name runs past its section"))?;
             let name = std::str::from_utf8(&module[p..name_end])
                 .map_err(|_| malformed(start, "custom section name is not utf-8"))?;
-            out.push(Section::Custom { name, data: &module[name_end..end], range: (start, end) });
+            out.push(Section::Custom {
+                name,
+                data: &module[name_end..end],
+                range: (start, end),
+            });
         } else {
-            out.push(Section::Standard { id, range: (start, end) });
+            out.push(Section::Standard {
+                id,
+                range: (start, end),
+            });
         }
         pos = end;
     }

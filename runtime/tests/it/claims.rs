@@ -14,13 +14,22 @@ fn refused(wasm: &[u8], args: &[&str]) -> String {
     let path = work.write("actor.wasm", wasm);
     let (code, log) = host_fails(&work, &manifest_for(&path), args);
     assert_eq!(code, 1, "{log}");
-    assert!(log.contains(&path.display().to_string()), "the error names the file:\n{log}");
+    assert!(
+        log.contains(&path.display().to_string()),
+        "the error names the file:\n{log}"
+    );
     log
 }
 
 fn sign_with(req: SignRequest) -> Vec<u8> {
     let module = KeyPair::new_module();
-    wascc_claims::sign(&actor_wasm("echo"), &req, &KeyPair::new_account(), &module.public_key()).unwrap()
+    wascc_claims::sign(
+        &actor_wasm("echo"),
+        &req,
+        &KeyPair::new_account(),
+        &module.public_key(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -53,18 +62,32 @@ fn a_wrong_signature_is_refused() {
     wasm.push(len as u8);
     wasm.extend_from_slice(&section);
     let log = refused(&wasm, &[]);
-    assert!(log.contains(&format!("claims signature does not verify under issuer {}", signed.issuer)), "{log}");
+    assert!(
+        log.contains(&format!(
+            "claims signature does not verify under issuer {}",
+            signed.issuer
+        )),
+        "{log}"
+    );
 }
 
 #[test]
 fn expired_claims_are_refused() {
-    let wasm = sign_with(SignRequest { name: "e".into(), expires: Some(now_secs() - 60), ..Default::default() });
+    let wasm = sign_with(SignRequest {
+        name: "e".into(),
+        expires: Some(now_secs() - 60),
+        ..Default::default()
+    });
     assert!(refused(&wasm, &[]).contains("claims expired at"));
 }
 
 #[test]
 fn not_yet_valid_claims_are_refused() {
-    let wasm = sign_with(SignRequest { name: "e".into(), not_before: Some(now_secs() + 3600), ..Default::default() });
+    let wasm = sign_with(SignRequest {
+        name: "e".into(),
+        not_before: Some(now_secs() + 3600),
+        ..Default::default()
+    });
     assert!(refused(&wasm, &[]).contains("claims not valid before"));
 }
 
@@ -74,11 +97,26 @@ fn an_untrusted_issuer_is_refused_and_a_trusted_one_runs() {
     let actor = signed_actor("echo", &["wascc:http_server"], &issuer);
     let other = KeyPair::new_account().public_key();
     let log = refused(&actor.wasm, &["--trusted-issuer", &other]);
-    assert!(log.contains(&format!("issuer {} is not a trusted issuer", issuer.public_key())), "{log}");
+    assert!(
+        log.contains(&format!(
+            "issuer {} is not a trusted issuer",
+            issuer.public_key()
+        )),
+        "{log}"
+    );
 
     let work = Workdir::new();
     let path = work.write("actor.wasm", &actor.wasm);
-    let host = HostProc::start(work, &manifest_for(&path), &["--trusted-issuer", &other, "--trusted-issuer", &issuer.public_key()]);
+    let host = HostProc::start(
+        work,
+        &manifest_for(&path),
+        &[
+            "--trusted-issuer",
+            &other,
+            "--trusted-issuer",
+            &issuer.public_key(),
+        ],
+    );
     assert!(host.log().contains(&actor.key));
 }
 
@@ -91,11 +129,17 @@ fn a_module_without_claims_is_refused() {
 #[test]
 fn a_malformed_or_truncated_module_is_refused() {
     let log = refused(b"this is not wasm at all", &[]);
-    assert!(log.contains("not a wasm module: missing the \\0asm magic number"), "{log}");
+    assert!(
+        log.contains("not a wasm module: missing the \\0asm magic number"),
+        "{log}"
+    );
 
     let fixture = std::fs::read(fixture("echo.wasm")).unwrap();
     let log = refused(&fixture[..fixture.len() / 2], &[]);
-    assert!(log.contains("not a wasm module") && log.contains("runs past the end of the file"), "{log}");
+    assert!(
+        log.contains("not a wasm module") && log.contains("runs past the end of the file"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -103,8 +147,17 @@ fn a_signed_module_that_does_not_compile_is_refused() {
     // Valid header and sections, nonsense code: the claims are fine, wasmtime is not.
     let mut junk = b"\0asm\x01\0\0\0".to_vec();
     junk.extend_from_slice(&[10, 3, 1, 0xff, 0xff]);
-    let req = SignRequest { name: "junk".into(), ..Default::default() };
-    let wasm = wascc_claims::sign(&junk, &req, &KeyPair::new_account(), &KeyPair::new_module().public_key()).unwrap();
+    let req = SignRequest {
+        name: "junk".into(),
+        ..Default::default()
+    };
+    let wasm = wascc_claims::sign(
+        &junk,
+        &req,
+        &KeyPair::new_account(),
+        &KeyPair::new_module().public_key(),
+    )
+    .unwrap();
     let log = refused(&wasm, &[]);
     assert!(log.contains("invalid wasm module"), "{log}");
 }
@@ -112,8 +165,18 @@ fn a_signed_module_that_does_not_compile_is_refused() {
 #[test]
 fn a_bad_trusted_issuer_argument_is_refused() {
     let work = Workdir::new();
-    let (code, log) = host_fails(&work, "actors: []\n", &["--trusted-issuer", "MB4OLDIC3TCZ4Q4TGGOVAZC43VXFE2JQVRAXQMQFXUCREOOFEKOKZTY2"]);
+    let (code, log) = host_fails(
+        &work,
+        "actors: []\n",
+        &[
+            "--trusted-issuer",
+            "MB4OLDIC3TCZ4Q4TGGOVAZC43VXFE2JQVRAXQMQFXUCREOOFEKOKZTY2",
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(log.contains("trusted issuer key") && log.contains("expected a public key starting with A"), "{log}");
+    assert!(
+        log.contains("trusted issuer key") && log.contains("expected a public key starting with A"),
+        "{log}"
+    );
     let _ = Claims::default();
 }

@@ -6,7 +6,12 @@ use nkeys::KeyPair;
 use serde_json::json;
 use wascc_bench::signed_actor;
 
-const KITCHEN_CAPS: [&str; 4] = ["wascc:http_server", "wascc:keyvalue", "wascc:logging", "wascc:extras"];
+const KITCHEN_CAPS: [&str; 4] = [
+    "wascc:http_server",
+    "wascc:keyvalue",
+    "wascc:logging",
+    "wascc:extras",
+];
 
 /// A host serving the kitchen actor (default and `other` key-value bindings).
 pub fn kitchen_host(extra_args: &[&str]) -> (HostProc, u16) {
@@ -29,7 +34,12 @@ bindings:
         path = path.display()
     );
     let port_s = port.to_string();
-    let host = HostProc::start_env(work, &manifest, extra_args, &[("KITCHEN_PORT", &port_s), ("RUST_LOG", "info,actor=trace")]);
+    let host = HostProc::start_env(
+        work,
+        &manifest,
+        extra_args,
+        &[("KITCHEN_PORT", &port_s), ("RUST_LOG", "info,actor=trace")],
+    );
     (host, port)
 }
 
@@ -38,7 +48,11 @@ fn own_echo_and_counter_actors_serve_http() {
     let work = Workdir::new();
     let issuer = KeyPair::new_account();
     let echo = signed_actor("echo", &["wascc:http_server"], &issuer);
-    let counter = signed_actor("kvcounter", &["wascc:http_server", "wascc:keyvalue"], &issuer);
+    let counter = signed_actor(
+        "kvcounter",
+        &["wascc:http_server", "wascc:keyvalue"],
+        &issuer,
+    );
     let (p1, p2) = (free_port(), free_port());
     let manifest = format!(
         r#"
@@ -60,14 +74,26 @@ bindings:
     let host = HostProc::start(work, &manifest, &["--trusted-issuer", &issuer.public_key()]);
     let r = http(p1, "POST", "/x?y=z", b"body text");
     assert_eq!(r.status, 200);
-    assert!(r.headers.to_lowercase().contains("content-type: application/json"), "{}", r.headers);
+    assert!(
+        r.headers
+            .to_lowercase()
+            .contains("content-type: application/json"),
+        "{}",
+        r.headers
+    );
     let j = r.json();
-    assert_eq!((j["method"].as_str(), j["path"].as_str()), (Some("POST"), Some("/x")));
+    assert_eq!(
+        (j["method"].as_str(), j["path"].as_str()),
+        (Some("POST"), Some("/x"))
+    );
     assert_eq!(j["query_string"], "y=z");
     assert_eq!(j["body"], "body text");
     assert_eq!(get(p2, "/c").json(), json!({"counter": 1}));
     assert_eq!(get(p2, "/c").json(), json!({"counter": 2}));
-    assert!(host.log().contains("profile=Current"), "our actors get the current codec");
+    assert!(
+        host.log().contains("profile=Current"),
+        "our actors get the current codec"
+    );
 }
 
 #[test]
@@ -118,18 +144,33 @@ fn logging_at_every_level_and_console_log() {
     }
     assert_eq!(get(port, "/console?hi").json(), json!({"console": true}));
     let log = host.wait_log("kitchen console: hi");
-    let line = log.lines().find(|l| l.contains("kitchen console: hi")).unwrap();
-    assert!(line.contains("INFO") && line.contains("actor=\"M"), "console lines are info and tagged: {line}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("kitchen console: hi"))
+        .unwrap();
+    assert!(
+        line.contains("INFO") && line.contains("actor=\"M"),
+        "console lines are info and tagged: {line}"
+    );
 }
 
 #[test]
 fn named_bindings_reach_separate_stores() {
     let (_host, port) = kitchen_host(&[]);
-    assert_eq!(get(port, "/named").json(), json!({"default": 1, "other": 10}));
-    assert_eq!(get(port, "/named").json(), json!({"default": 2, "other": 20}));
+    assert_eq!(
+        get(port, "/named").json(),
+        json!({"default": 1, "other": 10})
+    );
+    assert_eq!(
+        get(port, "/named").json(),
+        json!({"default": 2, "other": 20})
+    );
     let r = get(port, "/unbound").json();
     let e = r["error"].as_str().unwrap();
-    assert!(e.contains("no binding \"nope\" to capability wascc:keyvalue"), "{e}");
+    assert!(
+        e.contains("no binding \"nope\" to capability wascc:keyvalue"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -137,6 +178,12 @@ fn capability_not_in_claims_is_refused() {
     let (_host, port) = kitchen_host(&[]);
     let r = get(port, "/denied").json();
     let e = r["error"].as_str().unwrap();
-    assert!(e.contains("is not authorized for capability wascc:messaging"), "{e}");
-    assert!(e.contains("wascc:extras, wascc:http_server, wascc:keyvalue, wascc:logging"), "{e}");
+    assert!(
+        e.contains("is not authorized for capability wascc:messaging"),
+        "{e}"
+    );
+    assert!(
+        e.contains("wascc:extras, wascc:http_server, wascc:keyvalue, wascc:logging"),
+        "{e}"
+    );
 }

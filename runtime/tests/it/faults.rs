@@ -22,7 +22,11 @@ fn an_endless_loop_is_interrupted_and_the_host_keeps_serving() {
     assert_eq!(get(port, "/extras").status, 200);
     let r = spinning.join().unwrap();
     assert_eq!(r.status, 500);
-    assert!(r.text().contains("exceeded its deadline of 300ms"), "{}", r.text());
+    assert!(
+        r.text().contains("exceeded its deadline of 300ms"),
+        "{}",
+        r.text()
+    );
     assert_eq!(get(port, "/extras").status, 200);
 }
 
@@ -32,7 +36,10 @@ fn an_endless_loop_on_the_constrained_engine_runs_out_of_time_or_fuel() {
     let r = get(port, "/loop");
     assert_eq!(r.status, 500);
     let t = r.text();
-    assert!(t.contains("exceeded its deadline") || t.contains("exhausted its fuel"), "{t}");
+    assert!(
+        t.contains("exceeded its deadline") || t.contains("exhausted its fuel"),
+        "{t}"
+    );
     assert_eq!(get(port, "/extras").status, 200);
 }
 
@@ -41,7 +48,11 @@ fn a_guest_error_is_a_500_naming_it() {
     let (_host, port) = kitchen_host(&[]);
     let r = get(port, "/fail");
     assert_eq!(r.status, 500);
-    assert!(r.text().contains("kitchen was asked to fail"), "{}", r.text());
+    assert!(
+        r.text().contains("kitchen was asked to fail"),
+        "{}",
+        r.text()
+    );
     assert_eq!(get(port, "/nowhere").status, 404);
 }
 
@@ -52,7 +63,13 @@ fn sigterm_drains_in_flight_requests() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (code, log) = host.terminate();
     let r = slow.join().unwrap();
-    assert_eq!(r.status, 500, "the in-flight request was answered, not dropped");
+    assert_eq!(
+        r.status, 500,
+        "the in-flight request was answered, not dropped"
+    );
     assert_eq!(code, 0, "{log}");
-    assert!(log.contains("draining in-flight requests") && log.contains("host stopped"), "{log}");
+    assert!(
+        log.contains("draining in-flight requests") && log.contains("host stopped"),
+        "{log}"
+    );
 }

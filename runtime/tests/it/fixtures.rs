@@ -41,7 +41,11 @@ fn run_fixtures(engine: &str) {
     let (echo, kv, logger) = (free_port(), free_port(), free_port());
     let work = Workdir::new();
     let aot = work.dir.path().join("aot").display().to_string();
-    let host = HostProc::start(work, &fixture_manifest(echo, kv, logger), &["--engine", engine, "--aot-dir", &aot]);
+    let host = HostProc::start(
+        work,
+        &fixture_manifest(echo, kv, logger),
+        &["--engine", engine, "--aot-dir", &aot],
+    );
 
     // echo: a JSON echo of the request, as codec 0.6 decoded it.
     let r = http(echo, "PUT", "/foo/bar?a=1&b=two", b"hello");
@@ -54,17 +58,32 @@ fn run_fixtures(engine: &str) {
     assert_eq!(j["body"], serde_json::json!([104, 101, 108, 108, 111]));
 
     // kvcounter: a counter per path, through wascc:keyvalue.
-    assert_eq!(get(kv, "/alpha").json(), serde_json::json!({ "counter": 1 }));
-    assert_eq!(get(kv, "/alpha").json(), serde_json::json!({ "counter": 2 }));
+    assert_eq!(
+        get(kv, "/alpha").json(),
+        serde_json::json!({ "counter": 1 })
+    );
+    assert_eq!(
+        get(kv, "/alpha").json(),
+        serde_json::json!({ "counter": 2 })
+    );
     assert_eq!(get(kv, "/beta").json(), serde_json::json!({ "counter": 1 }));
 
     // logger: log lines through wascc:logging, tagged with the actor's key.
     let r = get(logger, "/anything");
     assert_eq!(r.status, 200, "{}", r.text());
     let log = host.wait_log("Received an HTTP request");
-    let line = log.lines().find(|l| l.contains("Received an HTTP request")).unwrap();
-    assert!(line.contains(LOGGER_KEY), "log line not tagged with the actor: {line}");
-    assert!(log.contains("WARN"), "logger writes one line at warn level:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("Received an HTTP request"))
+        .unwrap();
+    assert!(
+        line.contains(LOGGER_KEY),
+        "log line not tagged with the actor: {line}"
+    );
+    assert!(
+        log.contains("WARN"),
+        "logger writes one line at warn level:\n{log}"
+    );
 }
 
 #[test]
@@ -97,15 +116,33 @@ fn aot_engine_reuses_precompiled_modules_across_restarts() {
         "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {ECHO_KEY}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
         fixture("echo.wasm").display()
     );
-    let host = HostProc::start(Workdir::new(), &manifest, &["--engine", "aot", "--aot-dir", &aot_arg]);
+    let host = HostProc::start(
+        Workdir::new(),
+        &manifest,
+        &["--engine", "aot", "--aot-dir", &aot_arg],
+    );
     assert_eq!(get(port, "/").status, 200);
     drop(host);
-    let files: Vec<_> = std::fs::read_dir(&aot).unwrap().map(|e| e.unwrap().path()).collect();
-    let cwasm: Vec<_> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    let files: Vec<_> = std::fs::read_dir(&aot)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let cwasm: Vec<_> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
     assert_eq!(cwasm.len(), 1, "one precompiled module: {files:?}");
     let before = std::fs::metadata(cwasm[0]).unwrap().modified().unwrap();
-    let host = HostProc::start(Workdir::new(), &manifest, &["--engine", "aot", "--aot-dir", &aot_arg]);
+    let host = HostProc::start(
+        Workdir::new(),
+        &manifest,
+        &["--engine", "aot", "--aot-dir", &aot_arg],
+    );
     assert_eq!(get(port, "/").status, 200);
-    assert_eq!(std::fs::metadata(cwasm[0]).unwrap().modified().unwrap(), before, "the file was rewritten");
+    assert_eq!(
+        std::fs::metadata(cwasm[0]).unwrap().modified().unwrap(),
+        before,
+        "the file was rewritten"
+    );
     assert!(!host.log().contains("discarding precompiled module"));
 }

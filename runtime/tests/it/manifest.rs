@@ -26,13 +26,19 @@ fn native_0x_plugins_are_refused_clearly() {
 
 #[test]
 fn unknown_capabilities_are_refused() {
-    fails_with("capabilities: [{id: wascc:blobstore}]\n", "capability wascc:blobstore has no built-in provider");
+    fails_with(
+        "capabilities: [{id: wascc:blobstore}]\n",
+        "capability wascc:blobstore has no built-in provider",
+    );
 }
 
 #[test]
 fn unknown_engine_kinds_are_refused() {
     fails_with(
-        &format!("actors: [{{path: {}, engine: turbo}}]\n", fixture("echo.wasm").display()),
+        &format!(
+            "actors: [{{path: {}, engine: turbo}}]\n",
+            fixture("echo.wasm").display()
+        ),
         "unknown engine kind \"turbo\"",
     );
 }
@@ -40,7 +46,10 @@ fn unknown_engine_kinds_are_refused() {
 #[test]
 fn bindings_are_checked_against_actors_claims_and_values() {
     let echo = fixture("echo.wasm");
-    let head = format!("actors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {{id: wascc:keyvalue}}]\n", echo.display());
+    let head = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {{id: wascc:keyvalue}}]\n",
+        echo.display()
+    );
     fails_with(
         &format!("{head}bindings: [{{actor: MNOTHERE, capability: wascc:http_server}}]\n"),
         "the actor is not among the manifest's actors",
@@ -54,7 +63,9 @@ fn bindings_are_checked_against_actors_claims_and_values() {
         "value PORT is required",
     );
     fails_with(
-        &format!("{head}bindings: [{{actor: {ECHO_KEY}, capability: wascc:http_server, values: {{PORT: \"${{WASCC_TEST_UNSET_VAR}}\"}}}}]\n"),
+        &format!(
+            "{head}bindings: [{{actor: {ECHO_KEY}, capability: wascc:http_server, values: {{PORT: \"${{WASCC_TEST_UNSET_VAR}}\"}}}}]\n"
+        ),
         "environment variable WASCC_TEST_UNSET_VAR is not set",
     );
 }
@@ -67,7 +78,10 @@ fn a_missing_manifest_is_reported() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("manifest /nonexistent/manifest.yaml: cannot read"), "{err}");
+    assert!(
+        err.contains("manifest /nonexistent/manifest.yaml: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 /// The waSCC 0.14 fixtures (`../shared/fixtures` beside the repository).
 pub fn fixture(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/wascc-0.14").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/wascc-0.14")
+        .join(name);
     assert!(p.exists(), "fixture {} is missing", p.display());
     p
 }
@@ -21,7 +23,11 @@ pub const LOGGER_KEY: &str = "MDW7BWQDVYBRC6WKSJRRZL27R73EVBWQINYLPFDRCWDZDFQO4J
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `wascc-host` with its log captured.
@@ -38,7 +44,9 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Self {
-        Workdir { dir: tempfile::tempdir().unwrap() }
+        Workdir {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
@@ -51,7 +59,10 @@ impl Workdir {
 fn spawn(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wascc-host"));
     cmd.arg("--manifest").arg(manifest).args(args);
-    cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -95,7 +106,12 @@ impl HostProc {
         Self::start_env(work, manifest, args, &[])
     }
 
-    pub fn start_env(work: Workdir, manifest: &str, args: &[&str], env: &[(&str, &str)]) -> HostProc {
+    pub fn start_env(
+        work: Workdir,
+        manifest: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> HostProc {
         let path = work.write("manifest.yaml", manifest.as_bytes());
         let (mut child, log) = spawn(&path, args, env);
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -105,12 +121,23 @@ impl HostProc {
             }
             if let Some(status) = child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(100));
-                panic!("host exited with {status} before it was ready; log:\n{}", log.lock().unwrap());
+                panic!(
+                    "host exited with {status} before it was ready; log:\n{}",
+                    log.lock().unwrap()
+                );
             }
-            assert!(Instant::now() < deadline, "host not ready in time; log:\n{}", log.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "host not ready in time; log:\n{}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        HostProc { child, log, _dir: work.dir }
+        HostProc {
+            child,
+            log,
+            _dir: work.dir,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -125,7 +152,10 @@ impl HostProc {
             if log.contains(needle) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "log never contained {needle:?}:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "log never contained {needle:?}:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -133,7 +163,11 @@ impl HostProc {
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(mut self) -> (i32, String) {
         // SAFETY-free: `kill` is a command, not libc, to keep unsafe out of tests.
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         (status.code().unwrap_or(-1), self.log())
@@ -161,7 +195,8 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -177,10 +212,21 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Reply {
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no header end");
     let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = headers.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
-    Reply { status, headers, body: raw[split + 4..].to_vec() }
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 pub fn get(port: u16, path: &str) -> Reply {

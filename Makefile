@@ -1,0 +1,24 @@
+# Long commands of waSCC, named. See README.md.
+.PHONY: run test actors lint bench
+
+# Builds the example echo actor, signs it with fresh keys and runs the host
+# on the embedded default (no NATS) serving it on http://127.0.0.1:$(PORT).
+PORT ?= 8080
+run:
+	PORT=$(PORT) scripts/run-example.sh
+
+# Builds the actors (wasm32) and runs every test.
+test: actors
+	cargo nextest run --workspace --no-fail-fast
+
+actors:
+	cargo build --release --target wasm32-unknown-unknown --manifest-path actors/Cargo.toml
+
+lint:
+	cargo fmt --all --check
+	cd actors && cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cd actors && cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+
+bench: actors
+	cargo bench -p wascc-bench --bench engines
