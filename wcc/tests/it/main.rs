@@ -1,0 +1,229 @@
+//! `wcc` as a user runs it.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wcc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wcc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/wascc-0.14")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn keys_gen_makes_every_kind() {
+    for (kind, prefix) in [
+        ("account", 'A'),
+        ("module", 'M'),
+        ("service", 'V'),
+        ("server", 'N'),
+        ("operator", 'O'),
+        ("cluster", 'C'),
+    ] {
+        let j = json(&wcc(&["keys", "gen", kind, "--json"]));
+        let pk = j["public_key"].as_str().unwrap();
+        let seed = j["seed"].as_str().unwrap();
+        assert!(pk.starts_with(prefix), "{kind}: {pk}");
+        assert!(seed.starts_with(&format!("S{prefix}")), "{kind}: {seed}");
+    }
+    let out = wcc(&["keys", "gen", "wizard"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_reads_a_fixture() {
+    let j = json(&wcc(&[
+        "claims",
+        "inspect",
+        &fixture("kvcounter.wasm"),
+        "--json",
+    ]));
+    assert_eq!(
+        j["subject"],
+        "MASCXFM4R6X63UD5MSCDZYCJNPBVSIU6RKMXUPXRKAOSBQ6UY3VT3NPZ"
+    );
+    assert_eq!(
+        j["issuer"],
+        "AAGRUXXTGSP4C27RWPTMCHCJF56JD53EQPA2R7RPC5VI4E274KPRMMJ5"
+    );
+    assert_eq!(j["name"], "Key Value Counter");
+    assert_eq!(
+        j["caps"],
+        serde_json::json!(["wascc:keyvalue", "wascc:http_server"])
+    );
+    assert_eq!(j["valid"], true);
+    assert_eq!(j["provider"], false);
+    assert_eq!(j["expires"], Value::Null);
+    assert!(j.get("error").is_none());
+}
+
+#[test]
+fn sign_then_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let acct = json(&wcc(&["keys", "gen", "account", "--json"]));
+    let module = json(&wcc(&["keys", "gen", "module", "--json"]));
+    let seed_file = dir.path().join("module.seed");
+    std::fs::write(&seed_file, module["seed"].as_str().unwrap()).unwrap();
+    let out = dir.path().join("signed.wasm");
+    let o = wcc(&[
+        "claims",
+        "sign",
+        &fixture("echo.wasm"),
+        "-o",
+        out.to_str().unwrap(),
+        "--issuer",
+        acct["seed"].as_str().unwrap(),
+        "--subject",
+        seed_file.to_str().unwrap(),
+        "--name",
+        "Signed Echo",
+        "--cap",
+        "wascc:http_server",
+        "--cap",
+        "wascc:logging",
+        "--tag",
+        "t1",
+        "--rev",
+        "7",
+        "--ver",
+        "0.7.0",
+        "--expires-in",
+        "30d",
+        "--not-before",
+        "1h",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&wcc(&[
+        "claims",
+        "inspect",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(j["issuer"], acct["public_key"]);
+    assert_eq!(j["subject"], module["public_key"]);
+    assert_eq!(j["name"], "Signed Echo");
+    assert_eq!(
+        j["caps"],
+        serde_json::json!(["wascc:http_server", "wascc:logging"])
+    );
+    assert_eq!(
+        (j["rev"].as_i64(), j["ver"].as_str()),
+        (Some(7), Some("0.7.0"))
+    );
+    let iat = j["issued_at"].as_u64().unwrap();
+    assert_eq!(j["expires"].as_u64().unwrap() - iat, 30 * 86_400);
+    assert_eq!(j["not_before"].as_u64().unwrap() - iat, 3_600);
+    // Not valid for another hour: inspect says so, with the reason.
+    assert_eq!(j["valid"], false);
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("claims not valid before"),
+        "{j}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let acct = json(&wcc(&["keys", "gen", "account", "--json"]));
+    let module = json(&wcc(&["keys", "gen", "module", "--json"]));
+    let (a, m) = (
+        acct["seed"].as_str().unwrap(),
+        module["seed"].as_str().unwrap(),
+    );
+    let err = |o: Output| {
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = err(wcc(&[
+        "claims",
+        "sign",
+        &fixture("echo.wasm"),
+        "-o",
+        "/tmp/x.wasm",
+        "--issuer",
+        m,
+        "--subject",
+        m,
+        "--name",
+        "x",
+    ]));
+    assert!(
+        e.contains("--issuer: expected a seed starting with SA"),
+        "{e}"
+    );
+    let e = err(wcc(&[
+        "claims",
+        "sign",
+        "/nonexistent.wasm",
+        "-o",
+        "/tmp/x.wasm",
+        "--issuer",
+        a,
+        "--subject",
+        m,
+        "--name",
+        "x",
+    ]));
+    assert!(e.contains("cannot read /nonexistent.wasm"), "{e}");
+    let e = err(wcc(&[
+        "claims",
+        "sign",
+        &fixture("echo.wasm"),
+        "-o",
+        "/tmp/x.wasm",
+        "--issuer",
+        "/no/such/seed",
+        "--subject",
+        m,
+        "--name",
+        "x",
+    ]));
+    assert!(e.contains("neither a seed nor a readable file"), "{e}");
+    let o = wcc(&[
+        "claims",
+        "sign",
+        &fixture("echo.wasm"),
+        "-o",
+        "/tmp/x.wasm",
+        "--issuer",
+        a,
+        "--subject",
+        m,
+        "--name",
+        "x",
+        "--expires-in",
+        "soon",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a duration"));
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"nope").unwrap();
+    let e = err(wcc(&["claims", "inspect", junk.to_str().unwrap()]));
+    assert!(e.contains("not a wasm module"), "{e}");
+}
