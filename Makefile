@@ -13,6 +13,7 @@ test: actors
 
 actors:
 	cargo build --release --target wasm32-unknown-unknown --manifest-path actors/Cargo.toml
+	cd actors/as-echo && { [ -d node_modules/assemblyscript ] || npm ci --no-audit --no-fund; } && npm run build
 
 lint:
 	cargo fmt --all --check

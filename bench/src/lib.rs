@@ -81,3 +81,49 @@ pub fn signed_actor(name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor 
         issuer: issuer.public_key(),
     }
 }
+
+/// Builds the AssemblyScript echo actor (`actors/as-echo`, with npm) once
+/// per process and returns its unsigned module. Panics with npm's output on
+/// failure: callers are tests.
+pub fn as_echo_wasm() -> Vec<u8> {
+    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let dir = repo_root().join("actors/as-echo");
+        let npm = |args: &[&str]| {
+            let out = Command::new("npm")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("cannot run npm (is Node.js installed?)");
+            assert!(
+                out.status.success(),
+                "npm {args:?} failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if !dir.join("node_modules/assemblyscript").exists() {
+            npm(&["ci", "--no-audit", "--no-fund"]);
+        }
+        npm(&["run", "build"]);
+        std::fs::read(dir.join("build/as_echo.wasm")).expect("npm run build wrote no module")
+    })
+    .clone()
+}
+
+/// Signs `wasm` with a fresh module key issued by `issuer`.
+pub fn sign_module(wasm: &[u8], name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor {
+    let module = KeyPair::new_module();
+    let req = wascc_claims::SignRequest {
+        name: name.to_string(),
+        caps: caps.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    };
+    let wasm =
+        wascc_claims::sign(wasm, &req, issuer, &module.public_key()).expect("signing failed");
+    SignedActor {
+        wasm,
+        key: module.public_key(),
+        issuer: issuer.public_key(),
+    }
+}

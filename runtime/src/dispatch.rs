@@ -16,7 +16,8 @@ pub type ProviderMap = HashMap<String, Arc<dyn CapabilityProvider>>;
 pub struct ActorHandler {
     actor: String,
     caps: HashSet<String>,
-    bindings: HashSet<(String, String)>,
+    /// Capability id → the binding names the actor holds for it.
+    bindings: HashMap<String, Vec<String>>,
     providers: Arc<ProviderMap>,
     profile: CodecProfile,
 }
@@ -34,7 +35,13 @@ impl ActorHandler {
         ActorHandler {
             actor,
             caps: caps.into_iter().collect(),
-            bindings: bindings.into_iter().collect(),
+            bindings: bindings.into_iter().fold(
+                HashMap::new(),
+                |mut m: HashMap<String, Vec<String>>, (cap, b)| {
+                    m.entry(cap).or_default().push(b);
+                    m
+                },
+            ),
             providers,
             profile,
         }
@@ -58,10 +65,11 @@ impl ActorHandler {
                 listed.join(", ")
             ));
         }
-        if !self
+        let bound = self
             .bindings
-            .contains(&(ns.to_string(), call.binding.clone()))
-        {
+            .get(ns)
+            .is_some_and(|names| names.contains(&call.binding));
+        if !bound {
             return Err(format!(
                 "actor {} has no binding {:?} to capability {ns}",
                 self.actor, call.binding

@@ -187,3 +187,53 @@ fn capability_not_in_claims_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn an_actor_with_the_0_5_codec_shapes_runs() {
+    let work = Workdir::new();
+    let actor = signed_actor(
+        "legacy",
+        &["wascc:http_server", "wascc:keyvalue"],
+        &KeyPair::new_account(),
+    );
+    let port = free_port();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {{id: wascc:keyvalue}}]\nbindings:\n  - {{actor: {k}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n  - {{actor: {k}, capability: wascc:keyvalue}}\n",
+        work.write("legacy.wasm", &actor.wasm).display(),
+        k = actor.key
+    );
+    let host = HostProc::start(work, &manifest, &[]);
+    assert!(host.log().contains("profile=Compat"), "{}", host.log());
+    let r = http(port, "POST", "/p?q=1", b"ab");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"count": 1, "method": "POST", "query_string": "q=1", "body": [97, 98]})
+    );
+    assert_eq!(get(port, "/p").json()["count"], 2);
+}
+
+#[test]
+fn an_assemblyscript_actor_runs() {
+    let work = Workdir::new();
+    let actor = wascc_bench::sign_module(
+        &wascc_bench::as_echo_wasm(),
+        "as-echo",
+        &["wascc:http_server"],
+        &KeyPair::new_account(),
+    );
+    let port = free_port();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work.write("as_echo.wasm", &actor.wasm).display(),
+        actor.key
+    );
+    let host = HostProc::start(work, &manifest, &["--engine", "interp"]);
+    let r = get(port, "/as/path?x=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"toolchain": "assemblyscript", "method": "GET", "path": "/as/path", "query_string": "x=1"})
+    );
+    host.wait_log("as-echo handled GET /as/path");
+}

@@ -162,7 +162,7 @@ impl HostProc {
 
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(mut self) -> (i32, String) {
-        // SAFETY-free: `kill` is a command, not libc, to keep unsafe out of tests.
+        // The kill(1) command keeps libc and unsafe out of the tests.
         Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
