@@ -108,6 +108,20 @@ fn read_module(path: &Path) -> Result<Vec<u8>, RuntimeError> {
     Ok(bytes)
 }
 
+fn binding_error(
+    manifest: &Manifest,
+    b: &crate::manifest::BindingSpec,
+    reason: String,
+) -> RuntimeError {
+    RuntimeError::Binding {
+        manifest: manifest.path.display().to_string(),
+        actor: b.actor.clone(),
+        capability: b.capability.clone(),
+        binding: b.binding.clone(),
+        reason,
+    }
+}
+
 impl Host {
     /// Verifies, compiles and binds everything the manifest names. Nothing
     /// is served until all of it has passed.
@@ -160,13 +174,7 @@ impl Host {
         }
 
         for b in &manifest.bindings {
-            let bind_err = |reason: String| RuntimeError::Binding {
-                manifest: manifest.path.display().to_string(),
-                actor: b.actor.clone(),
-                capability: b.capability.clone(),
-                binding: b.binding.clone(),
-                reason,
-            };
+            let bind_err = |reason: String| binding_error(manifest, b, reason);
             let (token, _, _) = verified
                 .iter()
                 .find(|(t, _, _)| t.claims.sub == b.actor)
@@ -205,13 +213,7 @@ impl Host {
             .iter()
             .filter(|b| b.capability == wascc_contracts::http::CAPABILITY_ID)
         {
-            let bind_err = |reason: String| RuntimeError::Binding {
-                manifest: manifest.path.display().to_string(),
-                actor: b.actor.clone(),
-                capability: b.capability.clone(),
-                binding: b.binding.clone(),
-                reason,
-            };
+            let bind_err = |reason: String| binding_error(manifest, b, reason);
             let port = b
                 .values
                 .get("PORT")

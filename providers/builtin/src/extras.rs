@@ -20,15 +20,6 @@ impl CapabilityProvider for ExtrasProvider {
         "waSCC built-in extras"
     }
 
-    fn bind_actor(
-        &self,
-        _: &str,
-        _: &str,
-        _: &HashMap<String, String>,
-    ) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
     fn remove_actor(&self, actor: &str, binding: &str) {
         let mut seqs = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
         seqs.remove(&(actor.to_string(), binding.to_string()));

@@ -100,17 +100,6 @@ impl CapabilityProvider for MemoryKeyValue {
         "waSCC built-in in-memory key-value store"
     }
 
-    fn bind_actor(
-        &self,
-        _: &str,
-        _: &str,
-        _: &HashMap<String, String>,
-    ) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn remove_actor(&self, _: &str, _: &str) {}
-
     fn handle_call(
         &self,
         _actor: &str,

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use wascc_contracts::logging::{CAPABILITY_ID, OP_LOG, WriteLogRequest, level};
 use wascc_contracts::{CapabilityProvider, ProviderError, decode};
 
@@ -15,17 +14,6 @@ impl CapabilityProvider for LoggingProvider {
     fn name(&self) -> &'static str {
         "waSCC built-in logging"
     }
-
-    fn bind_actor(
-        &self,
-        _: &str,
-        _: &str,
-        _: &HashMap<String, String>,
-    ) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn remove_actor(&self, _: &str, _: &str) {}
 
     fn handle_call(
         &self,

@@ -31,15 +31,18 @@ pub trait CapabilityProvider: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// An actor was bound to this provider under `binding` with `values`.
+    /// Providers that keep nothing per binding accept every binding.
     fn bind_actor(
         &self,
-        actor: &str,
-        binding: &str,
-        values: &HashMap<String, String>,
-    ) -> Result<(), ProviderError>;
+        _actor: &str,
+        _binding: &str,
+        _values: &HashMap<String, String>,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
 
     /// The actor's binding was removed; drop what the provider keeps for it.
-    fn remove_actor(&self, actor: &str, binding: &str);
+    fn remove_actor(&self, _actor: &str, _binding: &str) {}
 
     /// An actor's `__host_call`. Returns the MessagePack reply.
     fn handle_call(
