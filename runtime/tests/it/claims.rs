@@ -179,3 +179,66 @@ fn a_bad_trusted_issuer_argument_is_refused() {
         "{log}"
     );
 }
+
+/// The `wcc` binary of this build (built on demand when only this crate's
+/// tests were built).
+fn wcc_binary() -> std::path::PathBuf {
+    let host = std::path::PathBuf::from(env!("CARGO_BIN_EXE_wascc-host"));
+    let wcc = host.with_file_name("wcc");
+    if !wcc.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", "wcc"])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "cannot build wcc");
+    }
+    wcc
+}
+
+#[test]
+fn a_module_signed_by_wcc_runs() {
+    let wcc = wcc_binary();
+    let keys = |kind: &str| -> serde_json::Value {
+        let out = std::process::Command::new(&wcc)
+            .args(["keys", "gen", kind, "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (account, module) = (keys("account"), keys("module"));
+    let work = Workdir::new();
+    let unsigned = work.write("echo.wasm", &actor_wasm("echo"));
+    let signed = work.dir.path().join("echo_signed.wasm");
+    let out = std::process::Command::new(&wcc)
+        .args(["claims", "sign"])
+        .arg(&unsigned)
+        .arg("-o")
+        .arg(&signed)
+        .args([
+            "--issuer",
+            account["seed"].as_str().unwrap(),
+            "--subject",
+            module["seed"].as_str().unwrap(),
+        ])
+        .args(["--name", "Echo", "--cap", "wascc:http_server"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let key = module["public_key"].as_str().unwrap();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {key}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        signed.display()
+    );
+    let _host = HostProc::start(
+        work,
+        &manifest,
+        &["--trusted-issuer", account["public_key"].as_str().unwrap()],
+    );
+    assert_eq!(get(port, "/signed?by=wcc").json()["query_string"], "by=wcc");
+}

@@ -10,7 +10,7 @@ fn a_trapping_actor_gets_500_and_the_host_keeps_serving() {
     assert_eq!(r.status, 500);
     assert!(r.text().contains("trapped"), "{}", r.text());
     assert_eq!(get(port, "/extras").status, 200);
-    assert!(host.log().contains("discarding instance"));
+    host.wait_log("discarding instance");
 }
 
 #[test]

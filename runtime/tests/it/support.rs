@@ -160,6 +160,19 @@ impl HostProc {
         }
     }
 
+    /// Waits until a log line satisfies `pred` and returns it.
+    pub fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(l) = log.lines().find(|l| pred(l)) {
+                return l.to_string();
+            }
+            assert!(Instant::now() < deadline, "no log line {what}:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(mut self) -> (i32, String) {
         // The kill(1) command keeps libc and unsafe out of the tests.
