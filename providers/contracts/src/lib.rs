@@ -83,7 +83,7 @@ pub fn encode_compat<T: Serialize>(item: &T) -> Result<Vec<u8>, CodecError> {
 pub fn to_compat(named: &[u8]) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(named.len() + named.len() / 2);
     let mut rd = named;
-    compat::transcode(&mut rd, &mut out).map_err(|reason| CodecError {
+    compat::transcode(&mut rd, &mut out, 0).map_err(|reason| CodecError {
         what: "message",
         reason,
     })?;
@@ -110,26 +110,32 @@ mod compat {
 
     use rmp::Marker;
 
-    pub(super) fn transcode(rd: &mut &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    /// Deepest nesting rewritten; contract messages nest three or four levels.
+    const MAX_DEPTH: usize = 64;
+
+    pub(super) fn transcode(rd: &mut &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
         let marker = rmp::decode::read_marker(rd).map_err(|_| "truncated value".to_string())?;
         match marker {
-            Marker::FixMap(n) => map(rd, out, n as u32),
+            Marker::FixMap(n) => map(rd, out, n as u32, depth),
             Marker::Map16 => {
                 let n = take_u16(rd)? as u32;
-                map(rd, out, n)
+                map(rd, out, n, depth)
             }
             Marker::Map32 => {
                 let n = take_u32(rd)?;
-                map(rd, out, n)
+                map(rd, out, n, depth)
             }
-            Marker::FixArray(n) => array(rd, out, n as u32),
+            Marker::FixArray(n) => array(rd, out, n as u32, depth),
             Marker::Array16 => {
                 let n = take_u16(rd)? as u32;
-                array(rd, out, n)
+                array(rd, out, n, depth)
             }
             Marker::Array32 => {
                 let n = take_u32(rd)?;
-                array(rd, out, n)
+                array(rd, out, n, depth)
             }
             Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
                 let n = match marker {
@@ -185,15 +191,15 @@ mod compat {
         }
     }
 
-    fn map(rd: &mut &[u8], out: &mut Vec<u8>, n: u32) -> Result<(), String> {
+    fn map(rd: &mut &[u8], out: &mut Vec<u8>, n: u32, depth: usize) -> Result<(), String> {
         // Entries are written to a scratch buffer first: twins change the count.
         let mut body = Vec::new();
         let mut count = 0u32;
         for _ in 0..n {
             let mut key_bytes = Vec::new();
-            transcode(rd, &mut key_bytes)?;
+            transcode(rd, &mut key_bytes, depth + 1)?;
             let mut value = Vec::new();
-            transcode(rd, &mut value)?;
+            transcode(rd, &mut value, depth + 1)?;
             let twin = snake_twin(&key_bytes);
             body.extend_from_slice(&key_bytes);
             body.extend_from_slice(&value);
@@ -209,10 +215,10 @@ mod compat {
         Ok(())
     }
 
-    fn array(rd: &mut &[u8], out: &mut Vec<u8>, n: u32) -> Result<(), String> {
+    fn array(rd: &mut &[u8], out: &mut Vec<u8>, n: u32, depth: usize) -> Result<(), String> {
         rmp::encode::write_array_len(out, n).map_err(|e| e.to_string())?;
         for _ in 0..n {
-            transcode(rd, out)?;
+            transcode(rd, out, depth + 1)?;
         }
         Ok(())
     }

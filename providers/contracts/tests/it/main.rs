@@ -151,3 +151,10 @@ proptest! {
         let _ = wascc_contracts::to_compat(&bytes);
     }
 }
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
+    let deep = vec![0x91u8; 100_000];
+    assert!(wascc_contracts::to_compat(&deep).is_err());
+    assert!(decode::<Request>(&deep).is_err());
+}

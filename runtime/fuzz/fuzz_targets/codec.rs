@@ -1,0 +1,13 @@
+//! Messages from guests: decoding every contract shape and the compat
+//! rewrite must return errors, never panic.
+#![no_main]
+
+use wascc_contracts::{decode, http, keyvalue, messaging, to_compat};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = decode::<http::Request>(data);
+    let _ = decode::<http::Response>(data);
+    let _ = decode::<keyvalue::SetRequest>(data);
+    let _ = decode::<messaging::BrokerMessage>(data);
+    let _ = to_compat(data);
+});
