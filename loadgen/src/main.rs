@@ -37,6 +37,13 @@ enum Command {
         /// Prints the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Searches for the highest fixed rate whose p99 meets --slo-p99-ms
+        /// without errors (each step runs for --duration).
+        #[arg(long, requires = "slo_p99_ms")]
+        find_max: bool,
+        /// The p99 latency objective of --find-max, in milliseconds.
+        #[arg(long)]
+        slo_p99_ms: Option<f64>,
     },
 }
 
@@ -55,6 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         connections,
         timeout_ms,
         json,
+        find_max,
+        slo_p99_ms,
     } = cli.command;
     let target = Target::parse(&url)?;
     let rate = match rate.as_str() {
@@ -74,6 +83,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         timeout: Duration::from_millis(timeout_ms),
     };
     plan.validate()?;
+    if find_max {
+        let slo = slo_p99_ms.unwrap_or_default();
+        if !(slo.is_finite() && slo > 0.0) {
+            anyhow::bail!("invalid --slo-p99-ms: {slo} is not a positive number of milliseconds");
+        }
+        return capacity(target, plan, Duration::from_secs_f64(slo / 1000.0), json);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,6 +146,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         if let Some(e) = &report.first_error {
             println!("first error: {e}");
         }
+    }
+    Ok(())
+}
+
+/// `--find-max`: a closed-loop run bounds the rate, then a bisection finds
+/// the highest fixed rate that meets the p99 objective with no errors and
+/// at least 95 % of the rate achieved.
+fn capacity(target: Target, plan: Plan, slo: Duration, json: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let measure = |rate: Option<f64>| {
+        let p = Plan {
+            rate,
+            ..plan.clone()
+        };
+        runtime.block_on(wascc_loadgen::run(
+            target.clone(),
+            p,
+            Arc::new(AtomicU64::new(0)),
+        ))
+    };
+    let ceiling = measure(None);
+    if ceiling.requests == 0 {
+        anyhow::bail!(
+            "no request succeeded; first error: {}",
+            ceiling.first_error.as_deref().unwrap_or("unknown")
+        );
+    }
+    let slo_us = slo.as_micros() as u64;
+    let meets = |r: &wascc_loadgen::Report, rate: f64| {
+        r.errors == 0
+            && r.latency_us.value_at_quantile(0.99) <= slo_us
+            && r.achieved_rps() >= 0.95 * rate
+    };
+    let (mut lo, mut hi) = (0.0f64, ceiling.achieved_rps() * 1.1);
+    let mut best: Option<(f64, wascc_loadgen::Report)> = None;
+    for _ in 0..wascc_loadgen::limits::CAPACITY_STEPS {
+        let rate = ((lo + hi) / 2.0).max(1.0);
+        let r = measure(Some(rate));
+        let ok = meets(&r, rate);
+        eprintln!(
+            "rate {rate:>10.0} req/s: p99 {:>8} µs, errors {:>6} -> {}",
+            r.latency_us.value_at_quantile(0.99),
+            r.errors,
+            if ok { "meets the objective" } else { "misses" }
+        );
+        if ok {
+            lo = rate;
+            best = Some((rate, r));
+        } else {
+            hi = rate;
+        }
+        if hi - lo < hi * 0.02 {
+            break;
+        }
+    }
+    let Some((rate, report)) = best else {
+        anyhow::bail!(
+            "no rate met p99 <= {} ms without errors",
+            slo.as_secs_f64() * 1000.0
+        );
+    };
+    let mut j = report.to_json();
+    j["max_rate_meeting_slo"] = serde_json::json!(rate.round());
+    j["slo_p99_us"] = serde_json::json!(slo_us);
+    j["closed_loop_rps"] = serde_json::json!((ceiling.achieved_rps() * 10.0).round() / 10.0);
+    if json {
+        println!("{j}");
+    } else {
+        println!(
+            "highest rate meeting p99 <= {slo_us} µs: {} req/s (closed loop reached {})",
+            j["max_rate_meeting_slo"], j["closed_loop_rps"]
+        );
     }
     Ok(())
 }

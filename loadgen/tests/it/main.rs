@@ -176,3 +176,32 @@ fn bad_arguments_are_named() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn find_max_reports_the_highest_rate_meeting_the_objective() {
+    let port = server(200);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = loadgen(&[
+        "http",
+        &url,
+        "--find-max",
+        "--slo-p99-ms",
+        "50",
+        "--duration",
+        "0.2",
+        "--connections",
+        "4",
+        "--json",
+    ]);
+    let j = report(&out);
+    let best = j["max_rate_meeting_slo"].as_f64().unwrap();
+    let ceiling = j["closed_loop_rps"].as_f64().unwrap();
+    assert!(best >= 1.0 && best <= ceiling * 1.1, "{j}");
+    assert_eq!(j["errors"], 0);
+    assert!(j["p99_us"].as_u64().unwrap() <= 50_000, "{j}");
+    let steps = String::from_utf8_lossy(&out.stderr);
+    assert!(steps.contains("meets the objective"), "{steps}");
+
+    let out = loadgen(&["http", &url, "--find-max"]);
+    assert_eq!(out.status.code(), Some(2), "--find-max needs --slo-p99-ms");
+}
