@@ -8,7 +8,6 @@ use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
 use crate::manifest::Manifest;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -93,19 +92,10 @@ fn builtin_provider(id: &str) -> Option<Arc<dyn wascc_contracts::CapabilityProvi
 }
 
 fn read_module(path: &Path) -> Result<Vec<u8>, RuntimeError> {
-    let err = |reason: String| RuntimeError::Actor {
+    crate::read_bounded(path, MAX_MODULE_BYTES).map_err(|reason| RuntimeError::Actor {
         path: path.display().to_string(),
         reason,
-    };
-    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MODULE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_MODULE_BYTES {
-        return Err(err(format!("larger than {MAX_MODULE_BYTES} bytes")));
-    }
-    Ok(bytes)
+    })
 }
 
 fn binding_error(

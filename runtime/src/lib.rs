@@ -15,3 +15,18 @@ pub mod manifest;
 pub use error::RuntimeError;
 pub use host::{Host, HostOptions};
 pub use manifest::Manifest;
+
+/// Reads a whole file of at most `max` bytes; the error says why, for the
+/// caller to put beside the file's name.
+pub(crate) fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(bytes)
+}

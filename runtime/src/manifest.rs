@@ -18,7 +18,6 @@ use crate::RuntimeError;
 use crate::limits::MAX_MANIFEST_BYTES;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use wascc_engines::EngineKind;
 
@@ -113,14 +112,8 @@ impl Manifest {
             path: path.display().to_string(),
             reason,
         };
-        let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut text = String::new();
-        file.take(MAX_MANIFEST_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| err(format!("cannot read: {e}")))?;
-        if text.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(err(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
-        }
+        let bytes = crate::read_bounded(path, MAX_MANIFEST_BYTES).map_err(err)?;
+        let text = String::from_utf8(bytes).map_err(|e| err(format!("not utf-8 text: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Manifest::parse(&text, base, &|k| std::env::var(k).ok())
             .map(|mut m| {
