@@ -133,6 +133,22 @@ fn utf8(bytes: Vec<u8>, what: &str) -> wasmtime::Result<String> {
     String::from_utf8(bytes).map_err(|_| wasmtime::Error::msg(format!("{what} is not utf-8")))
 }
 
+/// Copies the pending host response (or error) selected by `slot` into the
+/// guest at `ptr`, keeping it for a repeated read.
+fn write_host_reply<B: AsRef<[u8]>>(
+    caller: &mut Caller<'_, WapcState>,
+    ptr: i32,
+    slot: fn(&mut WapcState) -> &mut Option<B>,
+    what: &str,
+) -> wasmtime::Result<()> {
+    let Some(reply) = slot(caller.data_mut()).take() else {
+        return Ok(());
+    };
+    let res = write_guest(caller, ptr, reply.as_ref(), what);
+    *slot(caller.data_mut()) = Some(reply);
+    res
+}
+
 /// Adds the `wapc` imports to a linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -245,12 +261,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
         "wapc",
         "__host_response",
         |mut caller: Caller<'_, WapcState>, ptr: i32| -> wasmtime::Result<()> {
-            if let Some(r) = caller.data_mut().host_response.take() {
-                let res = write_guest(&mut caller, ptr, &r, "host response buffer");
-                caller.data_mut().host_response = Some(r);
-                res?;
-            }
-            Ok(())
+            write_host_reply(
+                &mut caller,
+                ptr,
+                |st| &mut st.host_response,
+                "host response buffer",
+            )
         },
     )?;
     linker.func_wrap(
@@ -268,12 +284,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
         "wapc",
         "__host_error",
         |mut caller: Caller<'_, WapcState>, ptr: i32| -> wasmtime::Result<()> {
-            if let Some(e) = caller.data_mut().host_error.take() {
-                let res = write_guest(&mut caller, ptr, e.as_bytes(), "host error buffer");
-                caller.data_mut().host_error = Some(e);
-                res?;
-            }
-            Ok(())
+            write_host_reply(
+                &mut caller,
+                ptr,
+                |st| &mut st.host_error,
+                "host error buffer",
+            )
         },
     )?;
     linker.func_wrap(

@@ -159,69 +159,39 @@ fn bad_input_is_refused_with_a_clear_message() {
         );
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
-    let e = err(wcc(&[
-        "claims",
-        "sign",
-        &fixture("echo.wasm"),
-        "-o",
-        "/tmp/x.wasm",
-        "--issuer",
-        m,
-        "--subject",
-        m,
-        "--name",
-        "x",
-    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wasm");
+    let out = out.to_str().unwrap();
+    let echo = fixture("echo.wasm");
+    let sign = |input: &str, issuer: &str, extra: &[&str]| {
+        let mut args = vec![
+            "claims",
+            "sign",
+            input,
+            "-o",
+            out,
+            "--issuer",
+            issuer,
+            "--subject",
+            m,
+            "--name",
+            "x",
+        ];
+        args.extend_from_slice(extra);
+        wcc(&args)
+    };
+    let e = err(sign(&echo, m, &[]));
     assert!(
         e.contains("--issuer: expected a seed starting with SA"),
         "{e}"
     );
-    let e = err(wcc(&[
-        "claims",
-        "sign",
-        "/nonexistent.wasm",
-        "-o",
-        "/tmp/x.wasm",
-        "--issuer",
-        a,
-        "--subject",
-        m,
-        "--name",
-        "x",
-    ]));
+    let e = err(sign("/nonexistent.wasm", a, &[]));
     assert!(e.contains("cannot read /nonexistent.wasm"), "{e}");
-    let e = err(wcc(&[
-        "claims",
-        "sign",
-        &fixture("echo.wasm"),
-        "-o",
-        "/tmp/x.wasm",
-        "--issuer",
-        "/no/such/seed",
-        "--subject",
-        m,
-        "--name",
-        "x",
-    ]));
+    let e = err(sign(&echo, "/no/such/seed", &[]));
     assert!(e.contains("neither a seed nor a readable file"), "{e}");
-    let o = wcc(&[
-        "claims",
-        "sign",
-        &fixture("echo.wasm"),
-        "-o",
-        "/tmp/x.wasm",
-        "--issuer",
-        a,
-        "--subject",
-        m,
-        "--name",
-        "x",
-        "--expires-in",
-        "soon",
-    ]);
+    let o = sign(&echo, a, &["--expires-in", "soon"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a duration"));
-    let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"nope").unwrap();
     let e = err(wcc(&["claims", "inspect", junk.to_str().unwrap()]));
