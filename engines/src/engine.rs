@@ -2,6 +2,7 @@
 
 use crate::error::EngineError;
 use crate::limits::*;
+use crate::meter::Metered;
 use crate::wapc::{HostHandler, WapcInstance, WapcState, add_to_linker};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -371,31 +372,40 @@ impl ActorModule {
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| fail(format!("{e:#}")))?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| fail("it exports no memory named `memory`".into()))?;
-        store.data_mut().memory = Some(memory);
-        let guest_call = instance
-            .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
-            .map_err(|e| fail(format!("`__guest_call` has the wrong signature: {e:#}")))?;
-        for init in ["_start", "wapc_init"] {
-            if let Ok(f) = instance.get_typed_func::<(), ()>(&mut store, init) {
-                store.data_mut().call_started = std::time::Instant::now();
-                store.set_epoch_deadline(1);
-                f.call_async(&mut store, ())
+        let guest_call = {
+            let init = async {
+                let instance = self
+                    .pre
+                    .instantiate_async(&mut store)
                     .await
-                    .map_err(|e| fail(format!("{init} trapped: {e:#}")))?;
-            }
-        }
+                    .map_err(|e| fail(format!("{e:#}")))?;
+                let memory = instance
+                    .get_memory(&mut store, "memory")
+                    .ok_or_else(|| fail("it exports no memory named `memory`".into()))?;
+                store.data_mut().memory = Some(memory);
+                let guest_call = instance
+                    .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
+                    .map_err(|e| fail(format!("`__guest_call` has the wrong signature: {e:#}")))?;
+                for init in ["_start", "wapc_init"] {
+                    if let Ok(f) = instance.get_typed_func::<(), ()>(&mut store, init) {
+                        store.data_mut().call_started = std::time::Instant::now();
+                        store.set_epoch_deadline(1);
+                        f.call_async(&mut store, ())
+                            .await
+                            .map_err(|e| fail(format!("{init} trapped: {e:#}")))?;
+                    }
+                }
+                Ok::<_, EngineError>(guest_call)
+            };
+            Metered::new(Box::pin(init)).await
+        };
+        let (guest_call, init_ns) = guest_call;
+        let guest_call = guest_call?;
         Ok(WapcInstance {
             store,
             guest_call,
             fuel_per_call: cfg.fuel_per_call,
+            last_actor_ns: init_ns,
         })
     }
 }

@@ -15,6 +15,7 @@
 mod engine;
 mod error;
 pub mod limits;
+pub mod meter;
 mod wapc;
 
 pub use engine::{ActorModule, Engine, EngineConfig, EngineKind};

@@ -3,6 +3,7 @@
 
 use crate::error::CallError;
 use crate::limits::MAX_GUEST_BUFFER;
+use crate::meter::Metered;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct HostCall {
     pub operation: String,
     /// The MessagePack payload.
     pub payload: Vec<u8>,
+    /// How deep the calling invocation is (0: called from outside any actor).
+    pub depth: u32,
 }
 
 /// The answer to a host call: ready at once (in-process providers, refusals)
@@ -58,6 +61,8 @@ pub(crate) struct WapcState {
     pub(crate) deadline: Duration,
     pub(crate) deadline_hit: bool,
     pub(crate) limits: wasmtime::StoreLimits,
+    /// Depth of the running invocation, passed on to its host calls.
+    depth: u32,
 }
 
 impl WapcState {
@@ -81,6 +86,7 @@ impl WapcState {
             deadline,
             deadline_hit: false,
             limits,
+            depth: 0,
         }
     }
 }
@@ -219,6 +225,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
                             "operation",
                         )?,
                         payload: read_guest(caller, msg_ptr, msg_len, "host call payload")?,
+                        depth: caller.data().depth,
                     })
                 };
                 let call = read(&caller)?;
@@ -313,6 +320,8 @@ pub struct WapcInstance {
     pub(crate) store: Store<WapcState>,
     pub(crate) guest_call: TypedFunc<(i32, i32), i32>,
     pub(crate) fuel_per_call: Option<u64>,
+    /// Actor time of the last instantiation or call (see [`crate::meter`]).
+    pub(crate) last_actor_ns: u64,
 }
 
 impl WapcInstance {
@@ -321,11 +330,31 @@ impl WapcInstance {
         &self.store.data().actor
     }
 
-    /// Invokes `operation` with `payload` through `__guest_call`.
+    /// Actor time (nanoseconds on a core, net of nested invocations) of the
+    /// instantiation that made this instance, until the first call; after
+    /// that, of the last call.
+    pub fn last_actor_ns(&self) -> u64 {
+        self.last_actor_ns
+    }
+
+    /// Invokes `operation` with `payload` through `__guest_call`, as an
+    /// invocation from outside any actor.
+    pub async fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.call_at(0, operation, payload).await
+    }
+
+    /// Invokes `operation` with `payload` through `__guest_call`, `depth`
+    /// invocations deep (its host calls report `depth`).
     // PERFORMANCE_CRITICAL_PATH: every invocation passes here. The op and
     // message buffers are reused across calls; the response is moved out.
-    pub async fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub async fn call_at(
+        &mut self,
+        depth: u32,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         let st = self.store.data_mut();
+        st.depth = depth;
         st.op.clear();
         st.op.extend_from_slice(operation.as_bytes());
         st.msg.clear();
@@ -342,13 +371,12 @@ impl WapcInstance {
                 .map_err(|e| CallError::Trap(e.to_string()))?;
         }
         self.store.set_epoch_deadline(1);
-        let result = self
-            .guest_call
-            .call_async(
-                &mut self.store,
-                (operation.len() as i32, payload.len() as i32),
-            )
-            .await;
+        let (result, actor_ns) = Metered::new(Box::pin(self.guest_call.call_async(
+            &mut self.store,
+            (operation.len() as i32, payload.len() as i32),
+        )))
+        .await;
+        self.last_actor_ns = actor_ns;
         let st = self.store.data_mut();
         match result {
             Ok(1) => Ok(st.guest_response.take().unwrap_or_default()),

@@ -47,15 +47,10 @@ impl ActorHandler {
         }
     }
 
-    /// Authorizes and performs one host call.
+    /// Authorizes and performs one host call to a capability provider.
     // PERFORMANCE_CRITICAL_PATH: every capability call passes here.
     pub fn dispatch(&self, call: &HostCall) -> Result<Vec<u8>, String> {
         let ns = call.namespace.as_str();
-        if looks_like_actor_key(ns) {
-            return Err(format!(
-                "actor-to-actor calls (to {ns}) are not supported by this host yet"
-            ));
-        }
         if !self.caps.contains(ns) {
             let mut listed: Vec<&str> = self.caps.iter().map(String::as_str).collect();
             listed.sort_unstable();
@@ -101,6 +96,11 @@ fn looks_like_actor_key(ns: &str) -> bool {
 
 impl HostHandler for ActorHandler {
     fn host_call(&self, call: HostCall) -> HostReply {
+        if looks_like_actor_key(&call.namespace) {
+            // Another actor: it may run on this shard (called within this
+            // poll) or on another (a message through the mesh).
+            return HostReply::Pending(Box::pin(crate::shard::call_actor(call)));
+        }
         HostReply::Ready(self.dispatch(&call))
     }
 

@@ -3,20 +3,23 @@
 
 use crate::RuntimeError;
 use crate::dispatch::{ActorHandler, ProviderMap};
-use crate::http::{self, ServeState};
+use crate::http;
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
-use crate::manifest::Manifest;
-use std::cell::RefCell;
+use crate::manifest::{InstancePolicy, Manifest};
+use crate::metrics::{self, ActorInfo, Usage};
+use crate::shard::{self, Shared};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wascc_claims::{Section, VerifyOptions};
 use wascc_contracts::{CodecProfile, SDK_MARKER_SECTION};
-use wascc_engines::{ActorModule, CallError, Engine, EngineConfig, EngineKind, WapcInstance};
+use wascc_engines::{ActorModule, Engine, EngineConfig, EngineKind};
+use wascc_scheduler::ShardId;
 
 /// Host-wide options (from the command line).
 #[derive(Debug, Clone)]
@@ -50,10 +53,37 @@ pub struct LoadedActor {
     pub name: String,
     /// The module file.
     pub path: PathBuf,
+    /// The account that issued (signed) it: who pays for its actor time.
+    pub account: String,
     /// The shape of messages the actor decodes.
     pub profile: CodecProfile,
-    module: ActorModule,
-    handler: Arc<ActorHandler>,
+    /// Which instance serves an invocation.
+    pub instances: InstancePolicy,
+    /// On how many shards it runs (`None`: all).
+    pub shards: Option<u32>,
+    pub(crate) module: ActorModule,
+    pub(crate) handler: Arc<ActorHandler>,
+}
+
+/// How the host runs (from the command line).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Number of shards (one executor thread each).
+    pub shards: usize,
+    /// Pin shard `i` to the `i`-th allowed CPU.
+    pub pin: bool,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            shards: 1,
+            pin: false,
+            metrics: None,
+        }
+    }
 }
 
 /// An HTTP listener bound to an actor.
@@ -277,12 +307,15 @@ impl Host {
                 providers.clone(),
                 profile,
             ));
-            tracing::info!(actor = %key, name = meta.name.as_deref().unwrap_or(""), engine = %kind, ?profile, "actor loaded");
+            tracing::info!(actor = %key, name = meta.name.as_deref().unwrap_or(""), engine = %kind, ?profile, instances = ?spec.instances, "actor loaded");
             actors.push(Arc::new(LoadedActor {
                 key,
                 name: meta.name.unwrap_or_default(),
                 path: spec.path.clone(),
+                account: token.claims.iss.clone(),
                 profile,
+                instances: spec.instances,
+                shards: spec.shards,
                 module,
                 handler,
             }));
@@ -299,28 +332,127 @@ impl Host {
         &self.http
     }
 
-    /// Serves until `shutdown` is set, then stops accepting, waits for
-    /// in-flight requests (at most [`DRAIN_TIMEOUT`]) and returns. Runs on
-    /// the current shard.
-    pub async fn serve(self, shutdown: Arc<AtomicBool>) -> Result<(), RuntimeError> {
+    /// Serves on `opts.shards` shards until `shutdown` is set, then stops
+    /// accepting, waits for in-flight invocations (at most
+    /// [`DRAIN_TIMEOUT`]) and returns what every actor used.
+    pub fn run(self, opts: &RunOptions, shutdown: Arc<AtomicBool>) -> Result<Usage, RuntimeError> {
         let started = Instant::now();
-        let mut pools = HashMap::new();
-        for actor in &self.actors {
-            let pool = Rc::new(ActorPool {
-                actor: actor.clone(),
-                idle: RefCell::new(Vec::new()),
-            });
-            // One instance up front: a module that traps in its initializer
-            // fails the start, not the first request.
-            let inst = pool.instantiate().await?;
-            pool.idle.borrow_mut().push(inst);
-            pools.insert(actor.key.clone(), pool);
+        let mut http = self.http.clone();
+        for b in &mut http {
+            b.addr = claim_port(b.addr)?;
         }
-        let state = Rc::new(ServeState::default());
-        for b in &self.http {
-            let pool = pools
+        let metrics_addr = opts.metrics.map(claim_port).transpose()?;
+        let infos: Vec<ActorInfo> = self
+            .actors
+            .iter()
+            .map(|a| ActorInfo {
+                actor: a.key.clone(),
+                account: a.account.clone(),
+                name: a.name.clone(),
+            })
+            .collect();
+        let (shared, mailboxes) = Shared::new(self.actors.clone(), opts.shards.max(1));
+        let shared = Arc::new(shared);
+        for (i, a) in self.actors.iter().enumerate() {
+            let on: Vec<String> = shared
+                .placement
+                .shards_of(i)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            tracing::info!(actor = %a.key, shards = %on.join(","), "actor placed");
+        }
+        let mailboxes: Vec<_> = mailboxes
+            .into_iter()
+            .map(|m| std::sync::Mutex::new(Some(m)))
+            .collect();
+        let ready = Arc::new(AtomicUsize::new(shared.placement.shards()));
+        let ctx = Arc::new(ShardContext {
+            shared: shared.clone(),
+            http,
+            metrics: metrics_addr,
+            infos: infos.clone(),
+            labels: self.labels.clone(),
+            shutdown: shutdown.clone(),
+            ready,
+            started,
+            mailboxes,
+        });
+        let results =
+            wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
+                run_shard(ctx.clone(), id)
+            })?;
+        let usage = metrics::snapshot(&infos, &shared.meters);
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        tracing::info!("host stopped");
+        Ok(usage)
+    }
+}
+
+/// Checks that `addr` is free (no process, ours or another, listens there:
+/// shards bind with `SO_REUSEPORT`, which would share a port silently) and
+/// turns port 0 into a concrete free port every shard can bind.
+fn claim_port(addr: SocketAddr) -> Result<SocketAddr, RuntimeError> {
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| RuntimeError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    probe.local_addr().map_err(|e| RuntimeError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// What every shard starts from.
+struct ShardContext {
+    shared: Arc<Shared>,
+    http: Vec<HttpBinding>,
+    metrics: Option<SocketAddr>,
+    infos: Vec<ActorInfo>,
+    labels: std::collections::BTreeMap<String, String>,
+    shutdown: Arc<AtomicBool>,
+    /// Shards still starting; the last one to finish reports the host ready.
+    ready: Arc<AtomicUsize>,
+    started: Instant,
+    mailboxes: Vec<std::sync::Mutex<Option<wascc_scheduler::mesh::Mailbox<shard::CrossCall>>>>,
+}
+
+async fn run_shard(ctx: Arc<ShardContext>, id: ShardId) -> Result<(), RuntimeError> {
+    shard::enter(id, ctx.shared.clone());
+    let result = serve_shard(&ctx, id).await;
+    if result.is_err() {
+        // One shard failing stops the host: tell the others.
+        ctx.shutdown.store(true, Ordering::Relaxed);
+    }
+    shard::leave();
+    result
+}
+
+async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError> {
+    let mailbox = ctx.mailboxes[id.index()]
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(mb) = mailbox {
+        wascc_scheduler::spawn_local(shard::serve_mailbox(mb));
+    }
+    // Each actor gets one instance on the first shard it runs on: a module
+    // that traps in its initializer fails the start, not the first request.
+    for (i, a) in ctx.shared.actors.iter().enumerate() {
+        if ctx.shared.placement.shards_of(i).first() == Some(&id) {
+            shard::prewarm(i).await.map_err(|e| RuntimeError::Actor {
+                path: a.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+    }
+    let stopping = Rc::new(Cell::new(false));
+    for b in &ctx.http {
+        let actor =
+            ctx.shared
+                .by_key
                 .get(&b.actor)
-                .cloned()
+                .copied()
                 .ok_or_else(|| RuntimeError::Binding {
                     manifest: String::new(),
                     actor: b.actor.clone(),
@@ -328,98 +460,71 @@ impl Host {
                     binding: "default".into(),
                     reason: "the actor is not loaded".into(),
                 })?;
-            let listener =
-                wascc_scheduler::net::Listener::bind(b.addr).map_err(|e| RuntimeError::Listen {
-                    addr: b.addr.to_string(),
-                    reason: e.to_string(),
-                })?;
-            let local = listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            tracing::info!(actor = %b.actor, addr = %local, "http server listening");
-            wascc_scheduler::spawn_local(http::accept_loop(listener, pool, state.clone()));
+        let listener =
+            wascc_scheduler::net::Listener::bind(b.addr).map_err(|e| RuntimeError::Listen {
+                addr: b.addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        if id.index() == 0 {
+            tracing::info!(actor = %b.actor, addr = %b.addr, shards = ctx.shared.placement.shards(), "http server listening");
         }
+        let target = http::Target {
+            actor,
+            key: ctx.shared.actors[actor].key.clone(),
+            profile: ctx.shared.actors[actor].profile,
+        };
+        wascc_scheduler::spawn_local(http::accept_loop(
+            listener,
+            Rc::new(target),
+            stopping.clone(),
+        ));
+    }
+    if let (Some(addr), 0) = (ctx.metrics, id.index()) {
+        let listener =
+            wascc_scheduler::net::Listener::bind(addr).map_err(|e| RuntimeError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        tracing::info!(addr = %addr, "metrics listening");
+        let shared = ctx.shared.clone();
+        let infos = Rc::new(ctx.infos.clone());
+        wascc_scheduler::spawn_local(http::metrics_loop(
+            listener,
+            Rc::new(move || metrics::prometheus(&metrics::snapshot(&infos, &shared.meters))),
+            stopping.clone(),
+        ));
+    }
+    if ctx.ready.fetch_sub(1, Ordering::AcqRel) == 1 {
         tracing::info!(
-            actors = self.actors.len(),
-            labels = ?self.labels,
-            ms = started.elapsed().as_millis() as u64,
+            actors = ctx.shared.actors.len(),
+            shards = ctx.shared.placement.shards(),
+            labels = ?ctx.labels,
+            ms = ctx.started.elapsed().as_millis() as u64,
             "host ready"
         );
-        while !shutdown.load(Ordering::Relaxed) {
-            wascc_scheduler::sleep(SHUTDOWN_POLL).await;
-        }
-        state.stopping.set(true);
-        let drain_started = Instant::now();
+    }
+    while !ctx.shutdown.load(Ordering::Relaxed) {
+        wascc_scheduler::sleep(SHUTDOWN_POLL).await;
+    }
+    stopping.set(true);
+    // Every shard waits until no shard has work in flight: a request on one
+    // shard may still need an actor on another.
+    let in_flight = || ctx.shared.meters.iter().map(|m| m.in_flight()).sum::<u64>();
+    let drain_started = Instant::now();
+    if id.index() == 0 {
         tracing::info!(
-            in_flight = state.in_flight.get(),
+            in_flight = in_flight(),
             "shutting down: draining in-flight requests"
         );
-        while state.in_flight.get() > 0 && drain_started.elapsed() < DRAIN_TIMEOUT {
-            wascc_scheduler::sleep(SHUTDOWN_POLL).await;
-        }
-        if state.in_flight.get() > 0 {
-            tracing::warn!(
-                in_flight = state.in_flight.get(),
-                "drain timeout: abandoning requests"
-            );
-        }
-        tracing::info!("host stopped");
-        Ok(())
     }
-}
-
-/// The instances of one actor on this shard. Idle instances are reused; a
-/// call with none idle takes a fresh one from the engine's pool.
-pub(crate) struct ActorPool {
-    pub(crate) actor: Arc<LoadedActor>,
-    idle: RefCell<Vec<WapcInstance>>,
-}
-
-/// Why an invocation failed.
-#[derive(Debug)]
-pub(crate) enum InvokeError {
-    /// No instance could be had.
-    Instantiate(String),
-    /// The call failed.
-    Call(CallError),
-}
-
-impl ActorPool {
-    async fn instantiate(&self) -> Result<WapcInstance, RuntimeError> {
-        let handler: Arc<dyn wascc_engines::HostHandler> = self.actor.handler.clone();
-        self.actor
-            .module
-            .instantiate(&self.actor.key, handler)
-            .await
-            .map_err(|e| RuntimeError::Actor {
-                path: self.actor.path.display().to_string(),
-                reason: e.to_string(),
-            })
+    while in_flight() > 0 && drain_started.elapsed() < DRAIN_TIMEOUT {
+        wascc_scheduler::sleep(SHUTDOWN_POLL).await;
     }
-
-    /// Invokes `operation` on an instance of the actor.
-    // PERFORMANCE_CRITICAL_PATH: one pop and one push per call when warm.
-    pub(crate) async fn invoke(
-        &self,
-        operation: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, InvokeError> {
-        let popped = self.idle.borrow_mut().pop();
-        let mut inst = match popped {
-            Some(i) => i,
-            None => self
-                .instantiate()
-                .await
-                .map_err(|e| InvokeError::Instantiate(e.to_string()))?,
-        };
-        let result = inst.call(operation, payload).await;
-        match &result {
-            Err(e) if e.poisons_instance() => {
-                tracing::warn!(actor = %self.actor.key, "discarding instance: {e}");
-            }
-            _ => self.idle.borrow_mut().push(inst),
-        }
-        result.map_err(InvokeError::Call)
+    if id.index() == 0 && in_flight() > 0 {
+        tracing::warn!(
+            in_flight = in_flight(),
+            "drain timeout: abandoning requests"
+        );
     }
+    Ok(())
 }

@@ -1,44 +1,38 @@
 //! The built-in `wascc:http_server`: HTTP/1.1 (hyper) on the shard, each
 //! request delivered to the bound actor as `HandleRequest`.
 
-use crate::host::{ActorPool, InvokeError};
 use crate::limits::{MAX_HTTP_BODY, SHUTDOWN_POLL};
+use crate::shard::{self, InFlight, InvokeError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 use wascc_contracts::http::{OP_HANDLE_REQUEST, Request, Response};
 use wascc_contracts::{CodecProfile, decode, encode, encode_compat};
 use wascc_scheduler::net::{Listener, Stream};
 
-/// Shared by a shard's listeners: whether to stop, and what is in flight.
-#[derive(Default)]
-pub(crate) struct ServeState {
-    pub(crate) stopping: Cell<bool>,
-    pub(crate) in_flight: Cell<usize>,
+/// The actor an HTTP listener delivers to.
+pub(crate) struct Target {
+    /// Its index on the host.
+    pub(crate) actor: usize,
+    /// Its key.
+    pub(crate) key: String,
+    /// The shape of messages it decodes.
+    pub(crate) profile: CodecProfile,
 }
 
-struct InFlight(Rc<ServeState>);
-
-impl InFlight {
-    fn new(state: &Rc<ServeState>) -> Self {
-        state.in_flight.set(state.in_flight.get() + 1);
-        InFlight(state.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get() - 1);
-    }
-}
-
-pub(crate) async fn accept_loop(listener: Listener, pool: Rc<ActorPool>, state: Rc<ServeState>) {
+/// Accepts connections until `stopping`, serving each with `serve`.
+async fn accept_with<S, F>(listener: Listener, stopping: Rc<Cell<bool>>, serve: S)
+where
+    S: Fn(Stream) -> F,
+    F: Future<Output = ()> + 'static,
+{
     loop {
         let stop = async {
-            while !state.stopping.get() {
+            while !stopping.get() {
                 wascc_scheduler::sleep(SHUTDOWN_POLL).await;
             }
             None
@@ -47,9 +41,7 @@ pub(crate) async fn accept_loop(listener: Listener, pool: Rc<ActorPool>, state: 
             futures_lite::future::or(async { Some(listener.accept().await) }, stop).await;
         match accepted {
             None => return,
-            Some(Ok(stream)) => {
-                wascc_scheduler::spawn_local(serve_connection(stream, pool.clone(), state.clone()))
-            }
+            Some(Ok(stream)) => wascc_scheduler::spawn_local(serve(stream)),
             Some(Err(e)) => {
                 // Typically EMFILE: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -59,18 +51,61 @@ pub(crate) async fn accept_loop(listener: Listener, pool: Rc<ActorPool>, state: 
     }
 }
 
-async fn serve_connection(stream: Stream, pool: Rc<ActorPool>, state: Rc<ServeState>) {
+/// Serves HTTP/1.1 (keep-alive, pipelining) on one connection.
+async fn serve_http<H, F>(stream: Stream, handler: H)
+where
+    H: Fn(hyper::Request<Incoming>) -> F + 'static,
+    F: Future<Output = hyper::Response<Full<Bytes>>> + 'static,
+{
     let service = hyper::service::service_fn(move |req| {
-        let pool = pool.clone();
-        let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(req, &pool, &state).await) }
+        let reply = handler(req);
+        async move { Ok::<_, std::convert::Infallible>(reply.await) }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .pipeline_flush(true)
         .serve_connection(stream, service)
         .await
     {
         tracing::debug!("http connection ended: {e}");
     }
+}
+
+/// The `wascc:http_server` listener of one actor on this shard.
+pub(crate) async fn accept_loop(listener: Listener, target: Rc<Target>, stopping: Rc<Cell<bool>>) {
+    accept_with(listener, stopping, move |stream| {
+        let target = target.clone();
+        serve_http(stream, move |req| {
+            let target = target.clone();
+            async move { handle(req, &target).await }
+        })
+    })
+    .await
+}
+
+/// The metrics endpoint: `GET /metrics` answers `render()` in the
+/// Prometheus text format; anything else is 404.
+pub(crate) async fn metrics_loop(
+    listener: Listener,
+    render: Rc<dyn Fn() -> String>,
+    stopping: Rc<Cell<bool>>,
+) {
+    accept_with(listener, stopping, move |stream| {
+        let render = render.clone();
+        serve_http(stream, move |req| {
+            let reply = if req.uri().path() == "/metrics" {
+                let mut r = plain(200, render());
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            } else {
+                plain(404, "not found: metrics are at /metrics\n".into())
+            };
+            async move { reply }
+        })
+    })
+    .await
 }
 
 fn plain(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
@@ -85,12 +120,8 @@ fn plain(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
 }
 
 // PERFORMANCE_CRITICAL_PATH: one HTTP request.
-async fn handle(
-    req: hyper::Request<Incoming>,
-    pool: &ActorPool,
-    state: &Rc<ServeState>,
-) -> hyper::Response<Full<Bytes>> {
-    let _in_flight = InFlight::new(state);
+async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Response<Full<Bytes>> {
+    let _in_flight = InFlight::new();
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_HTTP_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -123,8 +154,8 @@ async fn handle(
         header,
         body: body.to_vec(),
     };
-    let key = &pool.actor.key;
-    let payload = match pool.actor.profile {
+    let key = &target.key;
+    let payload = match target.profile {
         CodecProfile::Current => encode(&request),
         CodecProfile::Compat => encode_compat(&request),
     };
@@ -137,9 +168,9 @@ async fn handle(
             );
         }
     };
-    let reply = match pool.invoke(OP_HANDLE_REQUEST, &payload).await {
+    let reply = match shard::invoke(target.actor, "http", OP_HANDLE_REQUEST, &payload, 0).await {
         Ok(r) => r,
-        Err(InvokeError::Instantiate(e)) => {
+        Err(InvokeError::Instantiate(e) | InvokeError::Route(e)) => {
             tracing::error!(actor = %key, "{e}");
             return plain(503, format!("actor {key} is unavailable: {e}\n"));
         }

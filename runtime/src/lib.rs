@@ -11,10 +11,14 @@ pub mod host;
 pub mod http;
 pub mod limits;
 pub mod manifest;
+pub mod metrics;
+pub mod placement;
+mod shard;
 
 pub use error::RuntimeError;
-pub use host::{Host, HostOptions};
+pub use host::{Host, HostOptions, RunOptions};
 pub use manifest::Manifest;
+pub use shard::InvokeError;
 
 /// Reads a whole file of at most `max` bytes; the error says why, for the
 /// caller to put beside the file's name.

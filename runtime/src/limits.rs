@@ -18,3 +18,12 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// Largest actor module read from disk.
 pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// How deep actor-to-actor calls may nest. Each level holds an instance and
+/// a fiber stack while it waits; a cycle (A calls B calls A …) is stopped
+/// here with a clear error instead of exhausting the instance pool.
+pub const MAX_CALL_DEPTH: u32 = 16;
+
+/// Most shards a host runs: one per core on the largest machines we expect;
+/// shard ids are 16-bit and every shard costs a thread and an io_uring.
+pub const MAX_SHARDS: usize = 1024;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use wascc_engines::EngineKind;
-use wascc_runtime::{Host, HostOptions, Manifest};
+use wascc_runtime::{Host, HostOptions, Manifest, RunOptions};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,6 +33,21 @@ struct Args {
     /// Milliseconds one invocation may run before it is interrupted.
     #[arg(long, default_value_t = wascc_engines::limits::DEFAULT_CALL_DEADLINE.as_millis() as u64)]
     call_deadline_ms: u64,
+    /// Number of shards (executor threads); default: one per CPU this
+    /// process may use.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Do not pin shard threads to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Serve Prometheus metrics (actor time, invocations) at
+    /// http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// At exit, print every actor's usage (actor time per shard) as JSON on
+    /// standard output.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
@@ -63,6 +78,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     if args.call_deadline_ms == 0 {
         anyhow::bail!("--call-deadline-ms must be greater than 0");
     }
+    let shards = args.shards.unwrap_or_else(wascc_scheduler::available_cores);
+    if shards == 0 || shards > wascc_runtime::limits::MAX_SHARDS {
+        anyhow::bail!(
+            "--shards {shards}: must be between 1 and {}",
+            wascc_runtime::limits::MAX_SHARDS
+        );
+    }
     let manifest = Manifest::load(&args.manifest)?;
     let opts = HostOptions {
         engine: args.engine,
@@ -76,6 +98,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, shutdown.clone())
             .context("cannot install signal handler")?;
     }
-    wascc_scheduler::run_shard("wascc-shard-0", move || host.serve(shutdown))??;
+    let run = RunOptions {
+        shards,
+        pin: !args.no_pin,
+        metrics: args.metrics,
+    };
+    let usage = host.run(&run, shutdown)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&usage)?);
+    }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! labels: { region: local }
 //! actors:
 //!   - ./echo.wasm                       # a path, relative to the manifest
-//!   - { path: ./kv.wasm, engine: interp } # or a path with an engine kind
+//!   - { path: ./kv.wasm, engine: interp } # or a path with options:
+//!   - { path: ./a.wasm, instances: fresh, shards: 1 } # engine, instances, shards
 //! capabilities:
 //!   - id: wascc:http_server
 //! bindings:
@@ -26,11 +27,45 @@ use wascc_engines::EngineKind;
 #[serde(untagged)]
 enum RawActor {
     Path(String),
-    Detailed {
-        path: String,
-        #[serde(default)]
-        engine: Option<String>,
-    },
+    Detailed(DetailedActor),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct DetailedActor {
+    path: String,
+    #[serde(default)]
+    engine: Option<String>,
+    #[serde(default)]
+    instances: Option<String>,
+    #[serde(default)]
+    shards: Option<u32>,
+}
+
+/// Which instance serves an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstancePolicy {
+    /// A warm instance from the actor's idle instances on the shard (a fresh
+    /// one when all are busy); memory and globals persist between
+    /// invocations, as on waSCC 0.x. The default: an invocation costs a call.
+    #[default]
+    Reuse,
+    /// A fresh instance from the pool for every invocation, dropped after it:
+    /// nothing an invocation leaves in memory reaches the next one.
+    Fresh,
+}
+
+impl std::str::FromStr for InstancePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reuse" => Ok(InstancePolicy::Reuse),
+            "fresh" => Ok(InstancePolicy::Fresh),
+            other => Err(format!(
+                "unknown instance policy {other:?}: expected reuse or fresh"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -75,6 +110,10 @@ pub struct ActorSpec {
     pub path: PathBuf,
     /// The engine kind, when the manifest names one for this actor.
     pub engine: Option<EngineKind>,
+    /// Which instance serves an invocation.
+    pub instances: InstancePolicy,
+    /// On how many shards the actor runs (`None`: all of them).
+    pub shards: Option<u32>,
 }
 
 /// A binding of an actor to a capability.
@@ -137,14 +176,31 @@ impl Manifest {
         };
         let mut actors = Vec::new();
         for (i, a) in raw.actors.into_iter().enumerate() {
-            let (path, engine) = match a {
-                RawActor::Path(p) => (p, None),
-                RawActor::Detailed { path, engine } => (path, engine),
+            let a = match a {
+                RawActor::Path(path) => DetailedActor {
+                    path,
+                    engine: None,
+                    instances: None,
+                    shards: None,
+                },
+                RawActor::Detailed(d) => d,
             };
+            let path = a.path;
             if path.trim().is_empty() {
                 return Err(format!("actors[{i}]: empty path"));
             }
-            let engine = engine
+            let instances = a
+                .instances
+                .map(|p| p.parse().map_err(|e| format!("actors[{i}] ({path}): {e}")))
+                .transpose()?
+                .unwrap_or_default();
+            if a.shards == Some(0) {
+                return Err(format!(
+                    "actors[{i}] ({path}): shards must be at least 1 (omit it to run on every shard)"
+                ));
+            }
+            let engine = a
+                .engine
                 .map(|e| {
                     e.parse::<EngineKind>()
                         .map_err(|e| format!("actors[{i}] ({path}): {e}"))
@@ -154,6 +210,8 @@ impl Manifest {
             actors.push(ActorSpec {
                 path: if p.is_absolute() { p } else { base.join(p) },
                 engine,
+                instances,
+                shards: a.shards,
             });
         }
         let mut capabilities = Vec::new();

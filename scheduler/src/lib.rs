@@ -3,11 +3,16 @@
 //! hyper's I/O traits).
 //!
 //! This is the only crate that names glommio. It knows nothing of actors,
-//! claims or providers. Today the host runs one shard; the shard-per-core
-//! placement and the cross-shard channel mesh come next (issue 3).
+//! claims or providers: it runs shards ([`run_shards`]), carries messages
+//! between them ([`mesh`]) and seals invocations into envelopes
+//! ([`envelope`]); the host decides what runs where.
 
+pub mod envelope;
 pub mod limits;
+pub mod mesh;
 pub mod net;
+
+use std::cell::Cell;
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,6 +34,123 @@ pub enum SchedulerError {
     Panicked(String),
 }
 
+/// The index of a shard, `0..shards`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub u16);
+
+impl ShardId {
+    /// As an index into per-shard tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The shard the calling thread runs, if it is one started by
+    /// [`run_shards`] or [`run_shard`] (shard 0).
+    pub fn current() -> Option<ShardId> {
+        CURRENT.with(Cell::get)
+    }
+}
+
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<ShardId>> = const { Cell::new(None) };
+}
+
+/// The number of CPUs this process may run on (its affinity mask), the
+/// default shard count.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn builder(name: &str, cpu: Option<usize>) -> glommio::LocalExecutorBuilder {
+    let placement = match cpu {
+        Some(c) => glommio::Placement::Fixed(c),
+        None => glommio::Placement::Unbound,
+    };
+    let builder = glommio::LocalExecutorBuilder::new(placement)
+        .name(name)
+        .spin_before_park(limits::SPIN_BEFORE_PARK)
+        .io_memory(limits::IO_MEMORY);
+    #[cfg(debug_assertions)]
+    let builder = builder.detect_stalls(Some(Box::new(glommio::DefaultStallDetectionHandler {})));
+    builder
+}
+
+/// Runs `shards` shards, each a glommio executor on a thread of its own
+/// running `make(id)`'s future, and waits for all of them. With `pin`, shard
+/// `i` is pinned to the `i`-th CPU this process may use (round-robin when
+/// there are more shards than CPUs). Results come back in shard order.
+pub fn run_shards<T, G, F>(shards: usize, pin: bool, make: G) -> Result<Vec<T>, SchedulerError>
+where
+    G: Fn(ShardId) -> F + Send + Sync + 'static,
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let cpus = if pin { allowed_cpus() } else { Vec::new() };
+    let make = std::sync::Arc::new(make);
+    let mut handles = Vec::with_capacity(shards);
+    for i in 0..shards {
+        let id = ShardId(i as u16);
+        let name = format!("wascc-shard-{i}");
+        let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+        let make = make.clone();
+        let spawned = builder(&name, cpu).spawn(move || {
+            CURRENT.with(|c| c.set(Some(id)));
+            make(id)
+        });
+        match spawned {
+            Ok(h) => handles.push((name, h)),
+            Err(e) => {
+                // Shards already running are told to stop by their caller's
+                // shutdown path; we only report which one failed.
+                return Err(SchedulerError::Start {
+                    shard: name,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(shards);
+    for (name, h) in handles {
+        out.push(h.join().map_err(|_| SchedulerError::Panicked(name))?);
+    }
+    Ok(out)
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    // Only CPUs in this process's affinity mask: a container or `taskset`
+    // may hand us fewer than the machine has.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(parse_cpu_list)
+        })
+        .unwrap_or_default()
+}
+
+/// Parses a kernel CPU list such as `0-3,8,10-11`; malformed parts are skipped.
+pub fn parse_cpu_list(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let mut ends = part.trim().splitn(2, '-');
+        let lo = ends.next().and_then(|s| s.trim().parse::<usize>().ok());
+        let hi = ends.next().map(|s| s.trim().parse::<usize>().ok());
+        match (lo, hi) {
+            (Some(lo), None) => cpus.push(lo),
+            (Some(lo), Some(Some(hi))) if hi >= lo => cpus.extend(lo..=hi),
+            _ => {}
+        }
+    }
+    cpus
+}
+
 /// Runs `make()`'s future on a new shard (a glommio executor on a thread of
 /// its own) and waits for its result. The stall detector is on in debug
 /// builds, so a task that blocks the shard is reported.
@@ -42,13 +164,12 @@ where
         shard: name.to_string(),
         reason: e.to_string(),
     };
-    let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .name(name)
-        .spin_before_park(limits::SPIN_BEFORE_PARK)
-        .io_memory(limits::IO_MEMORY);
-    #[cfg(debug_assertions)]
-    let builder = builder.detect_stalls(Some(Box::new(glommio::DefaultStallDetectionHandler {})));
-    let handle = builder.spawn(make).map_err(start_err)?;
+    let handle = builder(name, None)
+        .spawn(move || {
+            CURRENT.with(|c| c.set(Some(ShardId(0))));
+            make()
+        })
+        .map_err(start_err)?;
     handle
         .join()
         .map_err(|_| SchedulerError::Panicked(name.to_string()))

@@ -13,12 +13,26 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr` on the current shard. Note that `SO_REUSEPORT` is set:
-    /// a port held by another process of the same user is shared, not refused.
+    /// Binds `addr` on the current shard with `SO_REUSEPORT` (every shard
+    /// binds the same port and the kernel spreads connections over them) and
+    /// `SO_REUSEADDR` (a restarted host binds despite its predecessor's
+    /// connections in `TIME_WAIT`). Note that a port held by another process
+    /// of the same user with `SO_REUSEPORT` is shared, not refused: check
+    /// first with a plain bind.
     pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
-        glommio::net::TcpListener::bind(addr)
-            .map(|inner| Listener { inner })
-            .map_err(io::Error::from)
+        use socket2::{Domain, Protocol, Socket, Type};
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let sk = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sk.set_reuse_address(true)?;
+        sk.set_reuse_port(true)?;
+        sk.bind(&addr.into())?;
+        sk.listen(crate::limits::LISTEN_BACKLOG as i32)?;
+        let fd = sk.into_raw_fd();
+        // SAFETY: `fd` is a TCP socket we own (taken from `sk`, which no
+        // longer closes it), bound and listening, as `from_raw_fd` requires;
+        // ownership passes to the listener, which closes it on drop.
+        let inner = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+        Ok(Listener { inner })
     }
 
     /// The bound address (useful with port 0).

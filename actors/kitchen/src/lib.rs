@@ -2,12 +2,14 @@
 //! Its claims list http_server, keyvalue, logging and extras, not messaging.
 
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wascc_actor::prelude::*;
 use wascc_actor::{extras, keyvalue, logging};
 
 actor_handlers! {
     http::OP_HANDLE_REQUEST => route,
     "Echo" => echo_op,
+    "Chain" => chain_op,
 }
 
 /// A non-HTTP operation that answers with the string it was sent, for
@@ -16,8 +18,41 @@ fn echo_op(msg: String) -> HandlerResult<String> {
     Ok(msg)
 }
 
+/// Calls `Chain` on the actor whose key it was sent, with that key: an
+/// actor sent its own key recurses until the host's depth limit stops it.
+fn chain_op(key: String) -> HandlerResult<String> {
+    call_actor(&key, "Chain", &key)
+}
+
+/// Calls `operation` on actor `key` with a string, returning its string.
+fn call_actor(key: &str, operation: &str, msg: &str) -> HandlerResult<String> {
+    let payload = wascc_actor::contracts::encode(&msg)?;
+    let reply = host_call("default", key, operation, &payload)?;
+    Ok(wascc_actor::contracts::decode(&reply)?)
+}
+
+/// Invocations this instance has served: shows whether the host reuses
+/// instances or takes a fresh one per invocation.
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
 fn route(req: http::Request) -> HandlerResult<http::Response> {
+    let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
     let reply: Value = match req.path.as_str() {
+        "/count" => json!({ "served": served }),
+        // ?KEY: calls `Echo` on actor KEY with the request body.
+        "/call" => match call_actor(
+            &req.query_string,
+            "Echo",
+            &String::from_utf8_lossy(&req.body),
+        ) {
+            Ok(r) => json!({ "reply": r }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+        // ?KEY: starts a `Chain` at actor KEY.
+        "/chain" => match call_actor(&req.query_string, "Chain", &req.query_string) {
+            Ok(r) => json!({ "reply": r }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
         "/kv" => kv()?,
         "/extras" => json!({
             "guid": extras::guid("default")?,

@@ -6,7 +6,7 @@ use nkeys::KeyPair;
 use serde_json::json;
 use wascc_bench::signed_actor;
 
-const KITCHEN_CAPS: [&str; 4] = [
+pub const KITCHEN_CAPS: [&str; 4] = [
     "wascc:http_server",
     "wascc:keyvalue",
     "wascc:logging",

@@ -6,4 +6,6 @@ mod contracts;
 mod faults;
 mod fixtures;
 mod manifest;
+mod placement;
+mod shards;
 mod support;

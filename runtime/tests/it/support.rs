@@ -33,7 +33,8 @@ pub fn free_port() -> u16 {
 /// A running `wascc-host` with its log captured.
 pub struct HostProc {
     child: Child,
-    log: Arc<Mutex<String>>,
+    log: Sink,
+    out: Sink,
     _dir: tempfile::TempDir,
 }
 
@@ -56,34 +57,41 @@ impl Workdir {
     }
 }
 
-fn spawn(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<String>>) {
+type Sink = Arc<Mutex<String>>;
+
+fn collect(from: impl std::io::Read + Send + 'static) -> Sink {
+    let sink = Arc::new(Mutex::new(String::new()));
+    let into = sink.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let mut l = into.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    sink
+}
+
+fn spawn(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, Sink, Sink) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wascc-host"));
     cmd.arg("--manifest").arg(manifest).args(args);
     cmd.env("RUST_LOG", "info")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("cannot start wascc-host");
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut l = sink.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    (child, log)
+    let log = collect(child.stderr.take().unwrap());
+    let out = collect(child.stdout.take().unwrap());
+    (child, log, out)
 }
 
 /// Runs a host that must fail before serving; returns its exit code and log.
 pub fn host_fails(work: &Workdir, manifest: &str, args: &[&str]) -> (i32, String) {
     let path = work.write("manifest.yaml", manifest.as_bytes());
-    let (mut child, log) = spawn(&path, args, &[]);
+    let (mut child, log, _) = spawn(&path, args, &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -113,7 +121,7 @@ impl HostProc {
         env: &[(&str, &str)],
     ) -> HostProc {
         let path = work.write("manifest.yaml", manifest.as_bytes());
-        let (mut child, log) = spawn(&path, args, env);
+        let (mut child, log, out) = spawn(&path, args, env);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if log.lock().unwrap().contains("host ready") {
@@ -136,6 +144,7 @@ impl HostProc {
         HostProc {
             child,
             log,
+            out,
             _dir: work.dir,
         }
     }
@@ -174,7 +183,13 @@ impl HostProc {
     }
 
     /// Sends SIGTERM and waits for the exit code.
-    pub fn terminate(mut self) -> (i32, String) {
+    pub fn terminate(self) -> (i32, String) {
+        let (code, log, _) = self.terminate_output();
+        (code, log)
+    }
+
+    /// Sends SIGTERM; returns the exit code, the log and standard output.
+    pub fn terminate_output(mut self) -> (i32, String, String) {
         // The kill(1) command keeps libc and unsafe out of the tests.
         Command::new("kill")
             .arg("-TERM")
@@ -183,7 +198,8 @@ impl HostProc {
             .unwrap();
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        (status.code().unwrap_or(-1), self.log())
+        let out = self.out.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), self.log(), out)
     }
 }
 

@@ -1,0 +1,264 @@
+//! Several shards: placement, actor-to-actor calls on one shard and across
+//! shards, instance policies, actor-time metering, and a saturated shard
+//! not starving the others.
+
+use crate::contracts::KITCHEN_CAPS;
+use crate::support::*;
+use nkeys::KeyPair;
+use serde_json::Value;
+use std::collections::HashMap;
+use wascc_bench::signed_actor;
+
+/// Two kitchen actors (different keys): `a` everywhere, `b` with the given
+/// manifest options; each on its own HTTP port.
+struct Pair {
+    host: HostProc,
+    a: String,
+    b: String,
+    port_a: u16,
+    port_b: u16,
+    metrics: u16,
+}
+
+fn pair(shards: &str, a_opts: &str, b_opts: &str) -> Pair {
+    let work = Workdir::new();
+    let issuer = KeyPair::new_account();
+    let a = signed_actor("kitchen", &KITCHEN_CAPS, &issuer);
+    let b = signed_actor("kitchen", &KITCHEN_CAPS, &issuer);
+    let (port_a, port_b, metrics) = (free_port(), free_port(), free_port());
+    let manifest = format!(
+        r#"
+actors:
+  - {{ path: {}{a_opts} }}
+  - {{ path: {}{b_opts} }}
+capabilities: [{{id: wascc:http_server}}]
+bindings:
+  - {{actor: {ak}, capability: wascc:http_server, values: {{PORT: "{port_a}", ADDR: 127.0.0.1}}}}
+  - {{actor: {bk}, capability: wascc:http_server, values: {{PORT: "{port_b}", ADDR: 127.0.0.1}}}}
+"#,
+        work.write("a.wasm", &a.wasm).display(),
+        work.write("b.wasm", &b.wasm).display(),
+        ak = a.key,
+        bk = b.key,
+    );
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    let host = HostProc::start(
+        work,
+        &manifest,
+        &["--shards", shards, "--metrics", &metrics_addr, "--json"],
+    );
+    Pair {
+        host,
+        a: a.key,
+        b: b.key,
+        port_a,
+        port_b,
+        metrics,
+    }
+}
+
+/// Prometheus samples as `name{labels}` → value.
+fn scrape(port: u16) -> HashMap<String, u64> {
+    let r = get(port, "/metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').expect("sample line");
+            (k.to_string(), v.parse().expect("integer sample"))
+        })
+        .collect()
+}
+
+fn sum(samples: &HashMap<String, u64>, name: &str, label: &str) -> u64 {
+    samples
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{name}{{")) && k.contains(label))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[test]
+fn actors_call_actors_on_their_own_and_other_shards() {
+    // b runs on one shard only (shard 0, the least loaded); a everywhere.
+    let p = pair("2", "", ", shards: 1");
+    p.host.wait_line("b placed on shard 0", |l| {
+        l.contains("actor placed") && l.contains(&p.b) && l.contains("shards=0")
+    });
+    // Separate connections spread over both shards' listeners; a on shard 1
+    // must cross to shard 0 to reach b.
+    for i in 0..40 {
+        let msg = format!("hello {i}");
+        let r = http(p.port_a, "POST", &format!("/call?{}", p.b), msg.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["reply"], Value::from(msg), "{}", r.text());
+    }
+    let m = scrape(p.metrics);
+    let b_label = format!("actor=\"{}\"", p.b);
+    assert_eq!(
+        sum(&m, "wascc_actor_invocations_total", &b_label),
+        40,
+        "b ran every call: {m:?}"
+    );
+    let b_on_1: u64 = m
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("wascc_actor_invocations_total{")
+                && k.contains(&b_label)
+                && k.contains("shard=\"1\"")
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(b_on_1, 0, "b is placed on shard 0 only: {m:?}");
+    let a_on = |s: &str| -> u64 {
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with("wascc_actor_invocations_total{")
+                    && k.contains(&format!("actor=\"{}\"", p.a))
+                    && k.contains(&format!("shard=\"{s}\""))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert!(
+        a_on("0") > 0 && a_on("1") > 0,
+        "connections reached both shards' listeners: {m:?}"
+    );
+    assert_eq!(
+        m["wascc_shard_cross_out_total{shard=\"1\"}"],
+        a_on("1"),
+        "every call from shard 1 crossed"
+    );
+    assert_eq!(
+        m["wascc_shard_cross_in_total{shard=\"0\"}"],
+        a_on("1"),
+        "and ran on shard 0"
+    );
+
+    // An HTTP request to b accepted on shard 1 crosses too.
+    for _ in 0..10 {
+        let r = http(p.port_b, "POST", "/body", b"x");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    // Exact metering: per shard, the actor time of every invocation and
+    // instantiation adds up to what the shard measured.
+    let (code, log, out) = p.host.terminate_output();
+    assert_eq!(code, 0, "{log}");
+    let usage: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for shard in usage["shards"].as_array().unwrap() {
+        let id = shard["shard"].as_u64().unwrap();
+        let actors: u64 = usage["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["shard"].as_u64() == Some(id))
+            .map(|a| a["actor_time_ns"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            actors,
+            shard["busy_ns"].as_u64().unwrap(),
+            "shard {id}: {usage:#}"
+        );
+        assert!(actors > 0, "shard {id} ran actors: {usage:#}");
+    }
+    let b_runs: u64 = usage["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"].as_str() == Some(p.b.as_str()))
+        .map(|a| a["invocations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(b_runs, 50, "{usage:#}");
+    assert!(
+        usage["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["account"].as_str().is_some_and(|k| k.starts_with('A'))),
+        "usage names the paying account: {usage:#}"
+    );
+}
+
+#[test]
+fn actor_calls_fail_clearly() {
+    let p = pair("1", "", "");
+    let r = http(p.port_a, "POST", &format!("/chain?{}", p.a), b"");
+    let err = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        err.contains("exceeds the call depth limit of 16"),
+        "{}",
+        r.text()
+    );
+    let stranger = KeyPair::new_module().public_key();
+    let r = http(p.port_a, "POST", &format!("/call?{stranger}"), b"x");
+    let err = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        err.contains(&format!("actor {stranger} is not running on this host")),
+        "{}",
+        r.text()
+    );
+    // The host serves on after both.
+    let r = http(p.port_b, "POST", &format!("/call?{}", p.a), b"still here");
+    assert_eq!(r.json()["reply"], "still here", "{}", r.text());
+}
+
+#[test]
+fn instance_policy_reuse_keeps_state_and_fresh_does_not() {
+    let p = pair("1", ", instances: reuse", ", instances: fresh");
+    let served = |port| -> Vec<u64> {
+        (0..3)
+            .map(|_| get(port, "/count").json()["served"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(served(p.port_a), vec![1, 2, 3], "a warm instance is reused");
+    assert_eq!(
+        served(p.port_b),
+        vec![1, 1, 1],
+        "every invocation gets a fresh instance"
+    );
+}
+
+#[test]
+fn a_saturated_shard_does_not_starve_the_other() {
+    // b (on shard 0 only) spins until its deadline; a on shard 1 answers
+    // meanwhile. Requests to b accepted on shard 1 still cross to shard 0.
+    let p = pair("2", ", shards: 1", ", shards: 1");
+    p.host.wait_line("a on 0", |l| {
+        l.contains("actor placed") && l.contains(&p.a) && l.contains("shards=0")
+    });
+    p.host.wait_line("b on 1", |l| {
+        l.contains("actor placed") && l.contains(&p.b) && l.contains("shards=1")
+    });
+    let port_b = p.port_b;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let r = get(port_b, "/loop");
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r.status
+            })
+        })
+        .collect();
+    // Let shard 1 get busy with them.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for _ in 0..20 {
+        let r = http(p.port_a, "POST", "/body", b"x");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        done.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a answered 20 requests while every spinning request on the other shard was still running"
+    );
+    for s in spinners {
+        assert_eq!(
+            s.join().unwrap(),
+            500,
+            "the spinning actor is stopped at its deadline"
+        );
+    }
+}
