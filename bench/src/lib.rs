@@ -3,6 +3,8 @@
 //!
 //! Not for: anything a host needs at run time.
 
+pub mod density;
+
 use nkeys::KeyPair;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -86,6 +86,21 @@ pub struct EngineConfig {
     pub fuel_per_call: Option<u64>,
     /// Directory of precompiled modules (`aot` only).
     pub aot_dir: Option<PathBuf>,
+    /// Invocations (and instantiations) that may run at once: each holds a
+    /// fiber stack while it runs, idle instances hold none.
+    pub max_concurrent_calls: u32,
+    /// Map module data copy-on-write into each instance's memory (fast
+    /// instantiation of large modules, but one or more kernel mappings per
+    /// live instance). Off, data is copied in and every slot stays part of
+    /// one mapping: what dense hosts want.
+    pub copy_on_write: bool,
+    /// Unmapped bytes after each linear memory.
+    pub memory_guard_bytes: u64,
+    /// Native stack wasm frames may use in one call.
+    pub max_wasm_stack: usize,
+    /// Native stack of one running call: wasm frames plus the host's frames
+    /// (host calls, providers) run on it. Must exceed `max_wasm_stack`.
+    pub async_stack: usize,
 }
 
 impl EngineConfig {
@@ -108,7 +123,36 @@ impl EngineConfig {
             call_deadline: DEFAULT_CALL_DEADLINE,
             fuel_per_call: constrained.then_some(CONSTRAINED_FUEL_PER_CALL),
             aot_dir: None,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            copy_on_write: true,
+            memory_guard_bytes: MEMORY_GUARD_BYTES,
+            max_wasm_stack: MAX_WASM_STACK,
+            async_stack: ASYNC_STACK,
         }
+    }
+
+    /// A configuration for packing many small actors: `instances` slots of
+    /// exactly `memory_bytes` (the modules' own need) with `table_elements`
+    /// table entries, no copy-on-write and no guard region, so that every
+    /// slot lives in one mapping and costs only the pages it touches.
+    pub fn dense(
+        kind: EngineKind,
+        instances: u32,
+        memory_bytes: usize,
+        table_elements: usize,
+    ) -> Self {
+        let mut c = EngineConfig::new(kind);
+        c.max_instances = instances;
+        c.max_memory_bytes = memory_bytes;
+        c.max_table_elements = table_elements;
+        c.copy_on_write = false;
+        c.memory_guard_bytes = 0;
+        // wasmtime keeps the last fiber stack in each store for its next
+        // call, so every instance that has run holds one.
+        c.max_concurrent_calls = instances;
+        c.max_wasm_stack = DENSE_MAX_WASM_STACK;
+        c.async_stack = DENSE_ASYNC_STACK;
+        c
     }
 }
 
@@ -151,11 +195,12 @@ impl Engine {
         };
         let mut wt = Config::new();
         wt.epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK)
-            .async_stack_size(ASYNC_STACK)
-            .memory_init_cow(true)
+            .max_wasm_stack(config.max_wasm_stack)
+            .async_stack_size(config.async_stack)
+            .memory_init_cow(config.copy_on_write)
             .memory_reservation(config.max_memory_bytes as u64)
-            .memory_guard_size(MEMORY_GUARD_BYTES)
+            .memory_guard_size(config.memory_guard_bytes)
+            .guard_before_linear_memory(config.memory_guard_bytes > 0)
             .memory_reservation_for_growth(0);
         if config.kind == EngineKind::Interp {
             wt.target("pulley64").map_err(cfg_err)?;
@@ -167,7 +212,7 @@ impl Engine {
         pool.total_core_instances(config.max_instances)
             .total_memories(config.max_instances)
             .total_tables(config.max_instances)
-            .total_stacks(config.max_instances)
+            .total_stacks(config.max_instances.min(config.max_concurrent_calls.max(1)))
             .max_memory_size(config.max_memory_bytes)
             .table_elements(config.max_table_elements);
         wt.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

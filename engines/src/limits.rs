@@ -15,6 +15,11 @@ pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(2);
 /// allocator reserves address space for all of them up front).
 pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 
+/// Default number of invocations running at once per engine: each holds a
+/// fiber stack of [`ASYNC_STACK`] bytes (address space reserved up front,
+/// touched only while the call runs).
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 1_000;
+
 /// Default largest linear memory of an instance: the 0.x fixtures start at
 /// 17 pages and grow on demand; 64 MiB leaves room for real work.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
@@ -51,3 +56,13 @@ pub const ASYNC_STACK: usize = 1 << 20;
 /// names, host-call payloads, responses): bounds a hostile guest's claim on
 /// host memory.
 pub const MAX_GUEST_BUFFER: usize = 16 << 20;
+
+/// Native stack of wasm frames on a dense engine. wasmtime keeps each
+/// instance's last fiber stack for its next call, so the touched part of it
+/// stays resident per idle actor; Rust guests keep their own stack in linear
+/// memory and need little native stack.
+pub const DENSE_MAX_WASM_STACK: usize = 64 << 10;
+
+/// Fiber stack of one call on a dense engine: the wasm frames plus room for
+/// the host's frames during host calls.
+pub const DENSE_ASYNC_STACK: usize = 192 << 10;

@@ -12,6 +12,7 @@
 //! This crate is the one place outside `engines` and `scheduler` with
 //! `unsafe`: a guest has no other way to reach the waPC imports.
 
+pub mod arena;
 pub mod extras;
 pub mod keyvalue;
 pub mod logging;
@@ -23,7 +24,7 @@ pub type HandlerResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// What most actors need.
 pub mod prelude {
-    pub use crate::{HandlerResult, actor_handlers, console_log, host_call};
+    pub use crate::{HandlerResult, actor_handlers, console_log, host_call, raw_actor_handlers};
     pub use wascc_contracts::{
         extras as extras_contract, http, keyvalue as keyvalue_contract,
         logging as logging_contract, messaging,
@@ -151,6 +152,30 @@ where
 {
     let req: Req = wascc_contracts::decode(msg)?;
     Ok(wascc_contracts::encode(&handler(req)?)?)
+}
+
+/// Like [`actor_handlers!`], for handlers that take and return the raw
+/// MessagePack bytes (`fn(&[u8]) -> HandlerResult<Vec<u8>>`): for actors
+/// that decode with [`contracts::http_wire`] instead of serde, to stay small.
+#[macro_export]
+macro_rules! raw_actor_handlers {
+    ($($op:expr => $handler:path),* $(,)?) => {
+        #[unsafe(link_section = "wascc_sdk")]
+        #[used]
+        static __WASCC_SDK_MARKER: [u8; 5] = *b"0.1.0";
+
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn __guest_call(op_len: i32, msg_len: i32) -> i32 {
+            fn dispatch(op: &str, msg: &[u8]) -> $crate::HandlerResult<Vec<u8>> {
+                $(if op == $op {
+                    return $handler(msg);
+                })*
+                Err("actor has no handler for this operation".into())
+            }
+            $crate::__guest_call(op_len, msg_len, dispatch)
+        }
+    };
 }
 
 /// Declares the actor's handlers: `OPERATION => handler` pairs, where a

@@ -19,6 +19,7 @@
 pub mod core;
 pub mod extras;
 pub mod http;
+pub mod http_wire;
 pub mod keyvalue;
 pub mod logging;
 pub mod messaging;

@@ -158,3 +158,106 @@ fn deeply_nested_input_is_an_error_not_a_stack_overflow() {
     assert!(wascc_contracts::to_compat(&deep).is_err());
     assert!(decode::<Request>(&deep).is_err());
 }
+
+mod wire {
+    //! The serde-free HTTP codec against the serde one.
+
+    use super::*;
+    use wascc_contracts::http_wire::{
+        decode_request, decode_response, encode_request, encode_response,
+    };
+
+    fn req() -> impl Strategy<Value = Request> {
+        (
+            "[A-Z]{1,7}",
+            "/[a-z/é]{0,40}",
+            "[a-z=&]{0,300}",
+            proptest::collection::vec(any::<u8>(), 0..70_000),
+            proptest::collection::hash_map("[a-z-]{1,10}", "[ -~]{0,40}", 0..20),
+        )
+            .prop_map(|(method, path, query_string, body, header)| Request {
+                method,
+                path,
+                query_string,
+                header,
+                body,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn request_bytes_equal_serdes_and_every_shape_decodes(r in req()) {
+            let mut fast = Vec::new();
+            encode_request(&r, &mut fast);
+            prop_assert_eq!(&fast, &encode(&r).unwrap());
+            prop_assert_eq!(decode_request(&fast).unwrap(), r.clone());
+            prop_assert_eq!(decode_request(&encode_compat(&r).unwrap()).unwrap(), r.clone());
+            let positional = rmp_serde::to_vec(&Request05 {
+                method: r.method.clone(),
+                path: r.path.clone(),
+                query_string: r.query_string.clone(),
+                header: r.header.clone(),
+                body: r.body.clone(),
+            }).unwrap();
+            prop_assert_eq!(decode_request(&positional).unwrap(), r.clone());
+            let mut padded = fast.clone();
+            padded.extend_from_slice(&[0, 0, 0]);
+            prop_assert_eq!(decode_request(&padded).unwrap(), r);
+        }
+
+        #[test]
+        fn response_bytes_equal_serdes_and_every_shape_decodes(
+            status_code in 100u32..600, status in "[A-Za-z ]{0,20}",
+            body in proptest::collection::vec(any::<u8>(), 0..5000),
+            header in proptest::collection::hash_map("[a-z-]{1,10}", "[ -~]{0,20}", 0..5),
+        ) {
+            let r = Response { status_code, status, header, body };
+            let mut fast = Vec::new();
+            encode_response(&r, &mut fast);
+            prop_assert_eq!(&fast, &encode(&r).unwrap());
+            prop_assert_eq!(decode_response(&fast).unwrap(), r.clone());
+            prop_assert_eq!(decode_response(&encode_compat(&r).unwrap()).unwrap(), r.clone());
+            let old = rmp_serde::to_vec(&Response05 {
+                status_code: r.status_code,
+                status: r.status.clone(),
+                header: r.header.clone(),
+                body: r.body.clone(),
+            }).unwrap();
+            prop_assert_eq!(decode_response(&old).unwrap(), r);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_agree_with_serde_on_success(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200)
+        ) {
+            if let Ok(r) = decode_request(&bytes) {
+                // Whatever the fast decoder accepts, it reads as serde would
+                // where serde accepts it too.
+                if let Ok(s) = decode::<Request>(&bytes) {
+                    prop_assert_eq!(r, s);
+                }
+            }
+            let _ = decode_response(&bytes);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_missing_status_is_an_error() {
+        let with_extra = rmp_serde::to_vec_named(&serde_json::json!({
+            "statusCode": 201, "extra": {"nested": [1, 2.5, null, "x"]}, "status": "Created"
+        }))
+        .unwrap();
+        let r = decode_response(&with_extra).unwrap();
+        assert_eq!((r.status_code, r.status.as_str()), (201, "Created"));
+        let e = decode_response(
+            &rmp_serde::to_vec_named(&serde_json::json!({"status": "OK"})).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "response has no status code");
+        assert!(
+            decode_request(&vec![0x91u8; 100_000]).is_err(),
+            "deep nesting is refused"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! `wascc-bench`: the density harness (`wascc-bench density --actors N`).
+//! The criterion suites run with `cargo bench -p wascc-bench`.
+
+use clap::{Parser, Subcommand};
+use wascc_engines::EngineKind;
+
+#[global_allocator]
+static GLOBAL: wascc_bench::density::Counting = wascc_bench::density::Counting;
+
+#[derive(Debug, Parser)]
+#[command(name = "wascc-bench", version, about = "waSCC benchmarks")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Starts N idle, initialized instances of the example echo actor (each
+    /// called once) and reports memory per actor and instantiation times.
+    Density {
+        /// How many instances.
+        #[arg(long, default_value_t = 10_000)]
+        actors: u32,
+        /// Engine kind.
+        #[arg(long, default_value = "jit")]
+        engine: String,
+        /// Wasm pages (64 KiB) each slot holds beyond the module's initial
+        /// memory, for its heap to grow into. 0 (exact slots) lets every
+        /// slot share one mapping.
+        #[arg(long, default_value_t = 0)]
+        grow_pages: u64,
+        /// Do not call the instances (measures never-called actors).
+        #[arg(long)]
+        no_call: bool,
+        /// Print resident memory by mapping size (what the cost is made of).
+        #[arg(long)]
+        mappings: bool,
+        /// Measure this waPC module (.wasm or .wat) instead of the example
+        /// echo actor.
+        #[arg(long, value_name = "FILE")]
+        module: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    match args.command {
+        Command::Density {
+            actors,
+            engine,
+            grow_pages,
+            no_call,
+            mappings,
+            module,
+            json,
+        } => {
+            let kind: EngineKind = match engine.parse() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: --engine: {e}");
+                    std::process::exit(2);
+                }
+            };
+            if actors == 0 {
+                eprintln!("error: --actors must be at least 1");
+                std::process::exit(2);
+            }
+            let wasm = match module {
+                None => wascc_bench::actor_wasm("echo"),
+                Some(p) => match wat::parse_file(&p) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        eprintln!("error: --module {}: {e}", p.display());
+                        std::process::exit(2);
+                    }
+                },
+            };
+            match wascc_bench::density::run(
+                &wasm,
+                &wascc_bench::density::DensityOptions {
+                    actors,
+                    kind,
+                    grow_pages,
+                    call: !no_call,
+                    mappings,
+                },
+            ) {
+                Ok(r) if json => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default())
+                }
+                Ok(r) => println!(
+                    "{} actors ({} engine, {} KiB slots): {:.1} KiB RSS + {:.2} KiB page tables = {:.1} KiB each; \
+                     instantiate p50 {:.2} µs, p99 {:.2} µs; started in {:.2} s",
+                    r.actors,
+                    r.engine,
+                    r.memory_bytes_per_slot / 1024,
+                    r.rss_bytes_per_actor as f64 / 1024.0,
+                    r.pte_bytes_per_actor as f64 / 1024.0,
+                    r.total_bytes_per_actor as f64 / 1024.0,
+                    r.instantiate_p50_ns as f64 / 1000.0,
+                    r.instantiate_p99_ns as f64 / 1000.0,
+                    r.seconds_to_start
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
