@@ -22,4 +22,4 @@ lint:
 	cd actors && cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 
 bench: actors
-	cargo bench -p wascc-bench --bench engines
+	cargo bench -p wascc-bench --bench suite

@@ -3,6 +3,7 @@
 //!
 //! Not for: anything a host needs at run time.
 
+pub mod calls;
 pub mod density;
 
 use nkeys::KeyPair;

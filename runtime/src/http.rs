@@ -10,8 +10,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
-use wascc_contracts::http::{OP_HANDLE_REQUEST, Request, Response};
-use wascc_contracts::{CodecProfile, decode, encode, encode_compat};
+use wascc_contracts::http::{OP_HANDLE_REQUEST, Request};
+use wascc_contracts::{CodecProfile, encode_compat, http_wire};
 use wascc_scheduler::net::{Listener, Stream};
 
 /// The actor an HTTP listener delivers to.
@@ -156,17 +156,20 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
     };
     let key = &target.key;
     let payload = match target.profile {
-        CodecProfile::Current => encode(&request),
-        CodecProfile::Compat => encode_compat(&request),
-    };
-    let payload = match payload {
-        Ok(p) => p,
-        Err(e) => {
-            return plain(
-                500,
-                format!("cannot encode the request for actor {key}: {e}\n"),
-            );
+        CodecProfile::Current => {
+            let mut p = Vec::new();
+            http_wire::encode_request(&request, &mut p);
+            p
         }
+        CodecProfile::Compat => match encode_compat(&request) {
+            Ok(p) => p,
+            Err(e) => {
+                return plain(
+                    500,
+                    format!("cannot encode the request for actor {key}: {e}\n"),
+                );
+            }
+        },
     };
     let reply = match shard::invoke(target.actor, "http", OP_HANDLE_REQUEST, &payload, 0).await {
         Ok(r) => r,
@@ -179,7 +182,7 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
             return plain(500, format!("actor {key} failed: {e}\n"));
         }
     };
-    let response: Response = match decode(&reply) {
+    let response = match http_wire::decode_response(&reply) {
         Ok(r) => r,
         Err(e) => {
             return plain(

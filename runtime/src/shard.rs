@@ -220,7 +220,7 @@ pub(crate) async fn invoke(
     .ok_or_else(not_a_shard)?;
     match routed {
         None => invoke_here(actor, operation, payload, depth).await,
-        Some(rx) => rx?
+        Some(rx) => wascc_scheduler::mesh::recv_reply(rx?)
             .await
             .unwrap_or_else(|_| Err(InvokeError::Route("the actor's shard stopped".into()))),
     }
@@ -264,7 +264,7 @@ async fn invoke_here(
 
 /// Runs invocations that other shards send here until the mesh closes.
 pub(crate) async fn serve_mailbox(mut mailbox: Mailbox<CrossCall>) {
-    while let Some(call) = mailbox.recv().await {
+    while let Some(call) = mailbox.recv_spinning().await {
         with_local(|l| l.meters.received_cross_shard());
         wascc_scheduler::spawn_local(async move {
             let _in_flight = InFlight::new();

@@ -48,6 +48,19 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
             Ok(r) => json!({ "reply": r }),
             Err(e) => json!({ "error": e.to_string() }),
         },
+        // ?KEY&N: calls `Echo` on actor KEY N times (for benchmarks).
+        "/repeat" => {
+            let (key, n) = req
+                .query_string
+                .split_once('&')
+                .unwrap_or((&req.query_string, "1"));
+            let n: u32 = n.parse().unwrap_or(1);
+            let payload = wascc_actor::contracts::encode(&"x")?;
+            for _ in 0..n {
+                host_call("default", key, "Echo", &payload)?;
+            }
+            json!({ "calls": n })
+        }
         // ?KEY: starts a `Chain` at actor KEY.
         "/chain" => match call_actor(&req.query_string, "Chain", &req.query_string) {
             Ok(r) => json!({ "reply": r }),
