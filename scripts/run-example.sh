@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the echo actor from actors/, signs it with keys generated on first
 # use (kept in target/example/, never committed), writes a manifest and runs
-# wascc-host serving it on 127.0.0.1:$PORT (default 8080).
+# wascc-host serving it on 127.0.0.1:$PORT (default 8080). With
+# PREPARE_ONLY=1 it builds and signs, prints "MANIFEST ISSUER" and exits
+# (bench/host-vs-nginx.sh uses that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8080}"
 out=target/example
 mkdir -p "$out"
 
-cargo build --release --target wasm32-unknown-unknown --manifest-path actors/Cargo.toml -p echo
-cargo build --release -p wcc -p wascc-runtime
+cargo build --release --quiet --target wasm32-unknown-unknown --manifest-path actors/Cargo.toml -p echo
+cargo build --release --quiet -p wcc -p wascc-runtime
 wcc=target/release/wcc
 
 [ -f "$out/account.seed" ] || "$wcc" keys gen account --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seed"])' > "$out/account.seed"
@@ -37,5 +39,9 @@ bindings:
       ADDR: 127.0.0.1
 YAML
 
+if [ "${PREPARE_ONLY:-}" = 1 ]; then
+  echo "$out/echo.yaml $issuer"
+  exit 0
+fi
 echo "serving the echo actor $actor on http://127.0.0.1:$PORT (Ctrl-C stops)" >&2
 PORT="$PORT" exec target/release/wascc-host --manifest "$out/echo.yaml" --trusted-issuer "$issuer"

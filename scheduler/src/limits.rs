@@ -24,3 +24,7 @@ pub const MESH_SPIN: Duration = Duration::from_micros(50);
 /// How long one slice of that polling runs before the shard's other ready
 /// tasks get a turn: short enough not to delay them noticeably.
 pub const MESH_SPIN_SLICE: Duration = Duration::from_micros(2);
+
+/// Bytes one read of a connection takes at most (its scratch buffer): a
+/// whole typical HTTP request, and the size of hyper's first read buffer.
+pub const READ_SCRATCH: usize = 8 << 10;

@@ -45,40 +45,40 @@ impl Listener {
         let s = self.inner.accept().await.map_err(io::Error::from)?;
         // Responses are small and latency matters more than packet count.
         let _ = s.set_nodelay(true);
-        Ok(Stream { inner: s })
+        Ok(Stream {
+            inner: s,
+            scratch: vec![0; crate::limits::READ_SCRATCH].into_boxed_slice(),
+        })
     }
 }
 
 /// A connected TCP stream on the current shard.
 pub struct Stream {
     inner: glommio::net::TcpStream,
+    scratch: Box<[u8]>,
 }
 
 impl hyper::rt::Read for Stream {
+    // PERFORMANCE_CRITICAL_PATH: every read of every connection. glommio
+    // reads into an initialized `&mut [u8]` while hyper offers uninitialized
+    // space; reading into the connection's own (once-zeroed) scratch buffer
+    // and copying what arrived costs the bytes read, where zeroing hyper's
+    // buffer on every read cost its whole size.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        // SAFETY: `as_mut` exposes the unfilled part of hyper's buffer as
-        // possibly uninitialized bytes. We zero it before handing it to
-        // `poll_read` as a `&mut [u8]`, and advance only by the count the
-        // read reports, which never exceeds the slice's length.
-        let n = unsafe {
-            let raw = buf.as_mut();
-            for b in raw.iter_mut() {
-                b.write(0);
+        let this = &mut *self;
+        let want = buf.remaining().min(this.scratch.len());
+        match Pin::new(&mut this.inner).poll_read(cx, &mut this.scratch[..want]) {
+            Poll::Ready(Ok(n)) => {
+                buf.put_slice(&this.scratch[..n]);
+                Poll::Ready(Ok(()))
             }
-            let slice = &mut *(raw as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]);
-            match Pin::new(&mut self.inner).poll_read(cx, slice) {
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        };
-        // SAFETY: `n` bytes were initialized by the read above.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
