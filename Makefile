@@ -1,5 +1,5 @@
 # Long commands of waSCC, named. See README.md.
-.PHONY: run test actors lint bench
+.PHONY: run test actors lint bench benchmarks
 
 # Builds the example echo actor, signs it with fresh keys and runs the host
 # on the embedded default (no NATS) serving it on http://127.0.0.1:$(PORT).
@@ -23,3 +23,8 @@ lint:
 
 bench: actors
 	cargo bench -p wascc-bench --bench suite
+
+# Runs every benchmark (criterion, density, loadgen vs wrk, host vs nginx)
+# and regenerates docs/BENCHMARKS.md. Needs wrk and nginx; takes ~15 min.
+benchmarks:
+	python3 bench/report.py

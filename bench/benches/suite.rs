@@ -62,6 +62,22 @@ fn engines(c: &mut Criterion) {
             b.iter(|| black_box(block_on(module.instantiate(&actor.key, handler.clone())).unwrap()))
         });
     }
+
+    // The lean echo actor on a dense engine (exact-size slots, no
+    // copy-on-write): what a host packing many actors pays per instance.
+    let echo = wascc_bench::actor_wasm("echo");
+    let (memory, table) = wascc_bench::density::module_needs(&echo).unwrap();
+    let engine = Engine::new(EngineConfig::dense(
+        EngineKind::Jit,
+        1000,
+        memory as usize,
+        table.max(1) as usize,
+    ))
+    .unwrap();
+    let module = engine.load(&echo).unwrap();
+    g.bench_function("echo_dense_jit", |b| {
+        b.iter(|| black_box(block_on(module.instantiate("echo", handler.clone())).unwrap()))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("claims");
