@@ -10,22 +10,9 @@ secs="${1:-5}"
 conns="${2:-16}"
 port=18090
 dir=$(mktemp -d)
-trap 'nginx -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$dir"' EXIT
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-user root;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  server {
-    listen 127.0.0.1:$port reuseport;
-    location / { default_type text/plain; return 200 "ok"; }
-  }
-}
-CONF
-nginx -p "$dir" -c "$dir/nginx.conf"
+. bench/nginx.sh
+trap 'stop_nginx "$dir"; rm -rf "$dir"' EXIT
+start_nginx "$dir" "$port" 1
 sleep 0.5
 cargo build --release --quiet -p wascc-loadgen
 url="http://127.0.0.1:$port/"

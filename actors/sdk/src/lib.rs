@@ -154,12 +154,14 @@ where
     Ok(wascc_contracts::encode(&handler(req)?)?)
 }
 
-/// Like [`actor_handlers!`], for handlers that take and return the raw
-/// MessagePack bytes (`fn(&[u8]) -> HandlerResult<Vec<u8>>`): for actors
-/// that decode with [`contracts::http_wire`] instead of serde, to stay small.
+/// The module's entry point around a `dispatch(op, msg)` function: marks the
+/// module as built with this SDK (custom section `wascc_sdk`, so the host
+/// sends it the current codec shape) and exports `__guest_call`. Used by
+/// [`actor_handlers!`] and [`raw_actor_handlers!`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! raw_actor_handlers {
-    ($($op:expr => $handler:path),* $(,)?) => {
+macro_rules! __actor_entry {
+    ($dispatch:item) => {
         #[unsafe(link_section = "wascc_sdk")]
         #[used]
         static __WASCC_SDK_MARKER: [u8; 5] = *b"0.1.0";
@@ -167,13 +169,25 @@ macro_rules! raw_actor_handlers {
         #[cfg(target_arch = "wasm32")]
         #[unsafe(no_mangle)]
         pub extern "C" fn __guest_call(op_len: i32, msg_len: i32) -> i32 {
+            $dispatch
+            $crate::__guest_call(op_len, msg_len, dispatch)
+        }
+    };
+}
+
+/// Like [`actor_handlers!`], for handlers that take and return the raw
+/// MessagePack bytes (`fn(&[u8]) -> HandlerResult<Vec<u8>>`): for actors
+/// that decode with [`contracts::http_wire`] instead of serde, to stay small.
+#[macro_export]
+macro_rules! raw_actor_handlers {
+    ($($op:expr => $handler:path),* $(,)?) => {
+        $crate::__actor_entry! {
             fn dispatch(op: &str, msg: &[u8]) -> $crate::HandlerResult<Vec<u8>> {
                 $(if op == $op {
                     return $handler(msg);
                 })*
                 Err("actor has no handler for this operation".into())
             }
-            $crate::__guest_call(op_len, msg_len, dispatch)
         }
     };
 }
@@ -185,20 +199,13 @@ macro_rules! raw_actor_handlers {
 #[macro_export]
 macro_rules! actor_handlers {
     ($($op:expr => $handler:path),* $(,)?) => {
-        #[unsafe(link_section = "wascc_sdk")]
-        #[used]
-        static __WASCC_SDK_MARKER: [u8; 5] = *b"0.1.0";
-
-        #[cfg(target_arch = "wasm32")]
-        #[unsafe(no_mangle)]
-        pub extern "C" fn __guest_call(op_len: i32, msg_len: i32) -> i32 {
+        $crate::__actor_entry! {
             fn dispatch(op: &str, msg: &[u8]) -> $crate::HandlerResult<Vec<u8>> {
                 $(if op == $op {
                     return $crate::__typed($handler, msg);
                 })*
                 Err(format!("actor has no handler for operation {op:?}").into())
             }
-            $crate::__guest_call(op_len, msg_len, dispatch)
         }
     };
 }

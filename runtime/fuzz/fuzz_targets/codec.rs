@@ -10,4 +10,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = decode::<keyvalue::SetRequest>(data);
     let _ = decode::<messaging::BrokerMessage>(data);
     let _ = to_compat(data);
+    // The serde-free HTTP codec: never panics, and reads what serde reads.
+    if let (Ok(fast), Ok(serde)) = (
+        wascc_contracts::http_wire::decode_response(data),
+        decode::<http::Response>(data),
+    ) {
+        assert_eq!(fast, serde);
+    }
+    let _ = wascc_contracts::http_wire::decode_request(data);
 });

@@ -262,3 +262,32 @@ fn a_saturated_shard_does_not_starve_the_other() {
         );
     }
 }
+
+#[test]
+fn pipelined_requests_on_one_connection_are_all_answered_in_order() {
+    use std::io::{Read, Write};
+    let p = pair("2", "", "");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port_a)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut burst = String::new();
+    for i in 0..3 {
+        burst.push_str(&format!(
+            "POST /body?n={i} HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n{}\r\nx",
+            if i == 2 { "connection: close\r\n" } else { "" }
+        ));
+    }
+    s.write_all(burst.as_bytes()).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let answered: Vec<usize> = (0..3)
+        .map(|i| {
+            all.find(&format!("\"query\":\"n={i}\""))
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    assert!(
+        answered.iter().all(|&at| at != usize::MAX) && answered.windows(2).all(|w| w[0] < w[1]),
+        "three answers in order: {all}"
+    );
+}
