@@ -393,14 +393,27 @@ impl Host {
 /// shards bind with `SO_REUSEPORT`, which would share a port silently) and
 /// turns port 0 into a concrete free port every shard can bind.
 fn claim_port(addr: SocketAddr) -> Result<SocketAddr, RuntimeError> {
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| RuntimeError::Listen {
+    let listen_err = |e: std::io::Error| RuntimeError::Listen {
         addr: addr.to_string(),
         reason: e.to_string(),
-    })?;
-    probe.local_addr().map_err(|e| RuntimeError::Listen {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })
+    };
+    let started = Instant::now();
+    let probe = loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(p) => break p,
+            // A host that just exited may still hold its port for a moment:
+            // the kernel closes sockets with io_uring operations pending
+            // after the process is gone.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && started.elapsed() < crate::limits::PORT_RELEASE_WAIT =>
+            {
+                std::thread::sleep(SHUTDOWN_POLL);
+            }
+            Err(e) => return Err(listen_err(e)),
+        }
+    };
+    probe.local_addr().map_err(listen_err)
 }
 
 /// What every shard starts from.

@@ -27,3 +27,9 @@ pub const MAX_CALL_DEPTH: u32 = 16;
 /// Most shards a host runs: one per core on the largest machines we expect;
 /// shard ids are 16-bit and every shard costs a thread and an io_uring.
 pub const MAX_SHARDS: usize = 1024;
+
+/// How long the host waits for a port that is in use before refusing to
+/// start: a host that just exited releases its listeners asynchronously
+/// (io_uring closes sockets with operations pending after the process is
+/// gone, usually within milliseconds), so a quick restart must not fail.
+pub const PORT_RELEASE_WAIT: Duration = Duration::from_secs(1);

@@ -291,3 +291,26 @@ fn pipelined_requests_on_one_connection_are_all_answered_in_order() {
         "three answers in order: {all}"
     );
 }
+
+#[test]
+fn a_port_held_by_another_process_is_refused_not_shared() {
+    // Shards bind with SO_REUSEPORT; a plain bind first must refuse a port
+    // someone else listens on (another process of ours could share it).
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let work = Workdir::new();
+    let a = signed_actor("kitchen", &KITCHEN_CAPS, &KeyPair::new_account());
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work.write("a.wasm", &a.wasm).display(),
+        a.key
+    );
+    let (code, log) = host_fails(&work, &manifest, &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{log}"
+    );
+}
