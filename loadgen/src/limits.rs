@@ -17,7 +17,7 @@ pub const MAX_HEADERS: usize = 32;
 /// Initial response buffer per connection.
 pub const READ_BUFFER: usize = 16 << 10;
 
-/// Bytes read from the socket at once.
+/// Spare room made in the response buffer before each read.
 pub const READ_CHUNK: usize = 16 << 10;
 
 /// Pause after an error in closed-loop mode, so a dead server is not spun on.
