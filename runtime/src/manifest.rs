@@ -22,14 +22,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use wascc_engines::EngineKind;
 
-/// An actor entry: a path, or a path with options.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-enum RawActor {
-    Path(String),
-    Detailed(DetailedActor),
-}
-
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct DetailedActor {
@@ -95,8 +87,10 @@ struct RawBinding {
 struct RawManifest {
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Each a path, or a mapping of options (read one by one so that an
+    /// error names the entry and the field).
     #[serde(default)]
-    actors: Vec<RawActor>,
+    actors: Vec<serde_yaml::Value>,
     #[serde(default)]
     capabilities: Vec<RawCapability>,
     #[serde(default)]
@@ -177,13 +171,20 @@ impl Manifest {
         let mut actors = Vec::new();
         for (i, a) in raw.actors.into_iter().enumerate() {
             let a = match a {
-                RawActor::Path(path) => DetailedActor {
+                serde_yaml::Value::String(path) => DetailedActor {
                     path,
                     engine: None,
                     instances: None,
                     shards: None,
                 },
-                RawActor::Detailed(d) => d,
+                other @ serde_yaml::Value::Mapping(_) => {
+                    serde_yaml::from_value(other).map_err(|e| format!("actors[{i}]: {e}"))?
+                }
+                _ => {
+                    return Err(format!(
+                        "actors[{i}]: expected a path or a mapping with `path` and options"
+                    ));
+                }
             };
             let path = a.path;
             if path.trim().is_empty() {

@@ -14,6 +14,23 @@ fn fails_with(manifest: &str, needle: &str) {
 fn yaml_errors_name_the_file() {
     fails_with("actors: [unclosed\n", "invalid manifest");
     fails_with("actorz: []\n", "unknown field `actorz`");
+    // A misspelt option of one actor names the entry and the field.
+    fails_with(
+        "actors:\n  - {path: a.wasm, instance: fresh}\n",
+        "actors[0]: unknown field `instance`",
+    );
+    fails_with(
+        "actors:\n  - {path: a.wasm, instances: sometimes}\n",
+        "unknown instance policy \"sometimes\": expected reuse or fresh",
+    );
+    fails_with(
+        "actors:\n  - {path: a.wasm, shards: 0}\n",
+        "shards must be at least 1",
+    );
+    fails_with(
+        "actors:\n  - 42\n",
+        "actors[0]: expected a path or a mapping",
+    );
 }
 
 #[test]

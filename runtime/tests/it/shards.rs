@@ -21,6 +21,10 @@ struct Pair {
 }
 
 fn pair(shards: &str, a_opts: &str, b_opts: &str) -> Pair {
+    pair_with(shards, a_opts, b_opts, &[])
+}
+
+fn pair_with(shards: &str, a_opts: &str, b_opts: &str, extra: &[&str]) -> Pair {
     let work = Workdir::new();
     let issuer = KeyPair::new_account();
     let a = signed_actor("kitchen", &KITCHEN_CAPS, &issuer);
@@ -42,11 +46,9 @@ bindings:
         bk = b.key,
     );
     let metrics_addr = format!("127.0.0.1:{metrics}");
-    let host = HostProc::start(
-        work,
-        &manifest,
-        &["--shards", shards, "--metrics", &metrics_addr, "--json"],
-    );
+    let mut args = vec!["--shards", shards, "--metrics", &metrics_addr, "--json"];
+    args.extend_from_slice(extra);
+    let host = HostProc::start(work, &manifest, &args);
     Pair {
         host,
         a: a.key,
@@ -222,9 +224,16 @@ fn instance_policy_reuse_keeps_state_and_fresh_does_not() {
 
 #[test]
 fn a_saturated_shard_does_not_starve_the_other() {
-    // b (on shard 0 only) spins until its deadline; a on shard 1 answers
-    // meanwhile. Requests to b accepted on shard 1 still cross to shard 0.
-    let p = pair("2", ", shards: 1", ", shards: 1");
+    // b (on one shard only) spins in four requests at once, with a deadline
+    // far beyond the test; a, on the other shard, answers meanwhile.
+    // Requests to a accepted on b's shard still get through: a spinning
+    // guest yields to its shard every epoch tick.
+    let p = pair_with(
+        "2",
+        ", shards: 1",
+        ", shards: 1",
+        &["--call-deadline-ms", "60000"],
+    );
     p.host.wait_line("a on 0", |l| {
         l.contains("actor placed") && l.contains(&p.a) && l.contains("shards=0")
     });
@@ -237,14 +246,14 @@ fn a_saturated_shard_does_not_starve_the_other() {
         .map(|_| {
             let done = done.clone();
             std::thread::spawn(move || {
-                let r = get(port_b, "/loop");
+                // The host is killed under them; only completion matters.
+                let _ = std::panic::catch_unwind(|| get(port_b, "/loop"));
                 done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                r.status
             })
         })
         .collect();
-    // Let shard 1 get busy with them.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Let b's shard get busy with them.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     for _ in 0..20 {
         let r = http(p.port_a, "POST", "/body", b"x");
         assert_eq!(r.status, 200, "{}", r.text());
@@ -254,12 +263,9 @@ fn a_saturated_shard_does_not_starve_the_other() {
         0,
         "a answered 20 requests while every spinning request on the other shard was still running"
     );
+    drop(p);
     for s in spinners {
-        assert_eq!(
-            s.join().unwrap(),
-            500,
-            "the spinning actor is stopped at its deadline"
-        );
+        s.join().unwrap();
     }
 }
 
