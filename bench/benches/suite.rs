@@ -18,19 +18,8 @@ use futures_lite::future::block_on;
 use nkeys::KeyPair;
 use std::hint::black_box;
 use std::sync::Arc;
-use wascc_engines::{Engine, EngineConfig, EngineKind, HostCall, HostHandler, HostReply};
-
-struct NoHost;
-
-impl HostHandler for NoHost {
-    fn host_call(&self, call: HostCall) -> HostReply {
-        HostReply::Ready(Err(format!(
-            "no host calls in benchmarks ({})",
-            call.namespace
-        )))
-    }
-    fn console_log(&self, _: &str, _: &str) {}
-}
+use wascc_bench::NoHost;
+use wascc_engines::{Engine, EngineConfig, EngineKind, HostHandler};
 
 fn engines(c: &mut Criterion) {
     let actor = wascc_bench::signed_actor("kitchen", &[], &KeyPair::new_account());

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
-use wascc_engines::{Engine, EngineConfig, EngineKind, HostCall, HostHandler, HostReply};
+use wascc_engines::{Engine, EngineConfig, EngineKind, HostHandler};
 
 /// The host's allocator (mimalloc), counting live heap bytes and blocks so
 /// the harness can say how much of an actor's cost is host-side heap.
@@ -81,19 +81,6 @@ pub struct DensityReport {
     pub memory_bytes_per_slot: u64,
     /// Engine kind.
     pub engine: String,
-}
-
-/// Echo makes no host calls; any that came would be refused.
-struct Quiet;
-
-impl HostHandler for Quiet {
-    fn host_call(&self, call: HostCall) -> HostReply {
-        HostReply::Ready(Err(format!(
-            "no capability {} in the density harness",
-            call.namespace
-        )))
-    }
-    fn console_log(&self, _: &str, _: &str) {}
 }
 
 /// Reads a `kB` field of `/proc/self/status` as bytes.
@@ -169,7 +156,7 @@ pub fn run(wasm: &[u8], opts: &DensityOptions) -> Result<DensityReport, String> 
         body: Vec::new(),
     })
     .map_err(|e| e.to_string())?;
-    let handler: Arc<dyn HostHandler> = Arc::new(Quiet);
+    let handler: Arc<dyn HostHandler> = Arc::new(crate::NoHost);
     let mut kept = Vec::with_capacity(actors as usize);
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;

@@ -11,6 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// A host for benchmarks and harnesses whose actors make no host calls:
+/// any that came would be refused, console lines are dropped.
+pub struct NoHost;
+
+impl wascc_engines::HostHandler for NoHost {
+    fn host_call(&self, call: wascc_engines::HostCall) -> wascc_engines::HostReply {
+        wascc_engines::HostReply::Ready(Err(format!(
+            "no host calls in benchmarks ({})",
+            call.namespace
+        )))
+    }
+    fn console_log(&self, _: &str, _: &str) {}
+}
+
 /// The repository root (this crate lives in `bench/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
