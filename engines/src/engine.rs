@@ -442,7 +442,7 @@ impl ActorModule {
                 }
                 Ok::<_, EngineError>(guest_call)
             };
-            Metered::new(Box::pin(init)).await
+            Metered::new(std::pin::pin!(init)).await
         };
         let (guest_call, init_ns) = guest_call;
         let guest_call = guest_call?;

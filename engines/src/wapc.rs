@@ -371,11 +371,14 @@ impl WapcInstance {
                 .map_err(|e| CallError::Trap(e.to_string()))?;
         }
         self.store.set_epoch_deadline(1);
-        let (result, actor_ns) = Metered::new(Box::pin(self.guest_call.call_async(
-            &mut self.store,
-            (operation.len() as i32, payload.len() as i32),
-        )))
-        .await;
+        // Pinned on the stack: no allocation per call.
+        let (result, actor_ns) = {
+            let call = std::pin::pin!(self.guest_call.call_async(
+                &mut self.store,
+                (operation.len() as i32, payload.len() as i32),
+            ));
+            Metered::new(call).await
+        };
         self.last_actor_ns = actor_ns;
         let st = self.store.data_mut();
         match result {

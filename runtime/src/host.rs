@@ -452,7 +452,7 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
     // Each actor gets one instance on the first shard it runs on: a module
     // that traps in its initializer fails the start, not the first request.
     for (i, a) in ctx.shared.actors.iter().enumerate() {
-        if ctx.shared.placement.shards_of(i).first() == Some(&id) {
+        if ctx.shared.placement.first_shard(i) == id {
             shard::prewarm(i).await.map_err(|e| RuntimeError::Actor {
                 path: a.path.display().to_string(),
                 reason: e.to_string(),

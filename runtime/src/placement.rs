@@ -68,6 +68,14 @@ impl Placement {
         }
     }
 
+    /// The first shard `actor` runs on.
+    pub fn first_shard(&self, actor: usize) -> ShardId {
+        self.of
+            .get(actor)
+            .and_then(|s| s.first().copied())
+            .unwrap_or(ShardId(0))
+    }
+
     /// The shard to send the `turn`-th invocation of `actor` to from a shard
     /// it does not run on.
     pub fn pick(&self, actor: usize, turn: usize) -> ShardId {
