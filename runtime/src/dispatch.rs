@@ -4,52 +4,51 @@
 //! hold a binding of that name to it, then a provider must run it. Each
 //! refusal tells the actor exactly which link failed.
 
-use std::collections::{HashMap, HashSet};
+use crate::providers::{ProviderSlot, Registry};
+use arc_swap::ArcSwap;
+use std::collections::HashSet;
 use std::sync::Arc;
-use wascc_contracts::{CapabilityProvider, CodecProfile, to_compat};
+use wascc_contracts::{BindingRef, CodecProfile, ProviderError, ProviderReply, to_compat};
 use wascc_engines::{HostCall, HostHandler, HostReply};
-
-/// Capability providers running in this host, by capability id.
-pub type ProviderMap = HashMap<String, Arc<dyn CapabilityProvider>>;
 
 /// Handles the host calls of one actor.
 pub struct ActorHandler {
     actor: String,
     caps: HashSet<String>,
-    /// Capability id → the binding names the actor holds for it.
-    bindings: HashMap<String, Vec<String>>,
-    providers: Arc<ProviderMap>,
+    registry: Arc<ArcSwap<Registry>>,
     profile: CodecProfile,
 }
 
+fn shape(profile: CodecProfile, reply: Result<Vec<u8>, ProviderError>) -> Result<Vec<u8>, String> {
+    let reply = reply.map_err(|e| e.0)?;
+    match profile {
+        CodecProfile::Compat if !reply.is_empty() => to_compat(&reply).map_err(|e| e.to_string()),
+        _ => Ok(reply),
+    }
+}
+
 impl ActorHandler {
-    /// A handler for `actor`, whose claims list `caps`, bound to
-    /// `(capability, binding)` pairs, sending replies in `profile`'s shape.
-    pub fn new(
+    /// A handler for `actor`, whose claims list `caps`, whose bindings and
+    /// providers are looked up in `registry` at each call, sending replies
+    /// in `profile`'s shape.
+    pub(crate) fn new(
         actor: String,
         caps: impl IntoIterator<Item = String>,
-        bindings: impl IntoIterator<Item = (String, String)>,
-        providers: Arc<ProviderMap>,
+        registry: Arc<ArcSwap<Registry>>,
         profile: CodecProfile,
     ) -> Self {
         ActorHandler {
             actor,
             caps: caps.into_iter().collect(),
-            bindings: bindings.into_iter().fold(
-                HashMap::new(),
-                |mut m: HashMap<String, Vec<String>>, (cap, b)| {
-                    m.entry(cap).or_default().push(b);
-                    m
-                },
-            ),
-            providers,
+            registry,
             profile,
         }
     }
 
-    /// Authorizes and performs one host call to a capability provider.
+    /// Authorizes one host call to a capability provider and finds the
+    /// provider, or says which link of the chain failed.
     // PERFORMANCE_CRITICAL_PATH: every capability call passes here.
-    pub fn dispatch(&self, call: &HostCall) -> Result<Vec<u8>, String> {
+    fn authorize(&self, call: &HostCall) -> Result<Arc<ProviderSlot>, String> {
         let ns = call.namespace.as_str();
         if !self.caps.contains(ns) {
             let mut listed: Vec<&str> = self.caps.iter().map(String::as_str).collect();
@@ -60,28 +59,41 @@ impl ActorHandler {
                 listed.join(", ")
             ));
         }
-        let bound = self
-            .bindings
-            .get(ns)
-            .is_some_and(|names| names.contains(&call.binding));
-        if !bound {
+        let reg = self.registry.load();
+        if !reg.is_bound(&self.actor, ns, &call.binding) {
             return Err(format!(
                 "actor {} has no binding {:?} to capability {ns}",
                 self.actor, call.binding
             ));
         }
-        let provider = self
-            .providers
-            .get(ns)
-            .ok_or_else(|| format!("no provider for capability {ns} runs on this host"))?;
-        let reply = provider
-            .handle_call(&self.actor, &call.binding, &call.operation, &call.payload)
-            .map_err(|e| e.to_string())?;
-        match self.profile {
-            CodecProfile::Compat if !reply.is_empty() => {
-                to_compat(&reply).map_err(|e| e.to_string())
-            }
-            _ => Ok(reply),
+        reg.provider(ns)
+            .cloned()
+            .ok_or_else(|| format!("no provider for capability {ns} runs on this host"))
+    }
+
+    /// Authorizes and performs one host call to a capability provider.
+    pub fn dispatch(&self, call: &HostCall) -> HostReply {
+        let slot = match self.authorize(call) {
+            Ok(s) => s,
+            Err(e) => return HostReply::Ready(Err(e)),
+        };
+        let guard = slot.enter();
+        let reply = slot.provider.handle_call(
+            BindingRef {
+                actor: &self.actor,
+                binding: &call.binding,
+            },
+            &call.operation,
+            &call.payload,
+        );
+        let profile = self.profile;
+        match reply {
+            ProviderReply::Ready(r) => HostReply::Ready(shape(profile, r)),
+            ProviderReply::Pending(f) => HostReply::Pending(Box::pin(async move {
+                let r = f.await;
+                drop(guard);
+                shape(profile, r)
+            })),
         }
     }
 }
@@ -101,7 +113,7 @@ impl HostHandler for ActorHandler {
             // poll) or on another (a message through the mesh).
             return HostReply::Pending(Box::pin(crate::shard::call_actor(call)));
         }
-        HostReply::Ready(self.dispatch(&call))
+        self.dispatch(&call)
     }
 
     fn console_log(&self, actor: &str, message: &str) {

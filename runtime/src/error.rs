@@ -39,6 +39,12 @@ pub enum RuntimeError {
     /// The shard cannot run.
     #[error(transparent)]
     Scheduler(#[from] wascc_scheduler::SchedulerError),
+    /// A run-time command on providers or bindings was refused.
+    #[error("{0}")]
+    Control(String),
+    /// The services runtime (providers' I/O thread) cannot start.
+    #[error("cannot start the services runtime: {0}")]
+    Services(String),
     /// A listener cannot be bound.
     #[error("cannot listen on {addr}: {reason}")]
     Listen {

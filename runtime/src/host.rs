@@ -2,11 +2,13 @@
 //! running it on a shard until it is told to stop.
 
 use crate::RuntimeError;
-use crate::dispatch::{ActorHandler, ProviderMap};
+use crate::dispatch::ActorHandler;
 use crate::http;
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
 use crate::manifest::{InstancePolicy, Manifest};
 use crate::metrics::{self, ActorInfo, Usage};
+use crate::providers::{ActorCaps, HostControl};
+use crate::shard::HostDispatcher;
 use crate::shard::{self, Shared};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -101,22 +103,50 @@ pub struct Host {
     actors: Vec<Arc<LoadedActor>>,
     http: Vec<HttpBinding>,
     labels: std::collections::BTreeMap<String, String>,
+    control: HostControl,
+    dispatcher: Arc<HostDispatcher>,
+    /// Provider I/O (NATS, Redis, HTTP client); shut down with the host.
+    services: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(rt) = self.services.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// The capability ids of the providers built into this host.
-pub const BUILTIN_CAPABILITIES: [&str; 4] = [
+pub const BUILTIN_CAPABILITIES: [&str; 6] = [
     wascc_contracts::http::CAPABILITY_ID,
+    wascc_contracts::http::client::CAPABILITY_ID,
     wascc_contracts::keyvalue::CAPABILITY_ID,
+    wascc_contracts::messaging::CAPABILITY_ID,
     wascc_contracts::logging::CAPABILITY_ID,
     wascc_contracts::extras::CAPABILITY_ID,
 ];
 
-fn builtin_provider(id: &str) -> Option<Arc<dyn wascc_contracts::CapabilityProvider>> {
+/// A fresh built-in provider of capability `id` (not the HTTP server, which
+/// lives on the shards), its I/O on `services`.
+pub fn builtin_provider(
+    id: &str,
+    services: &tokio::runtime::Handle,
+) -> Option<Arc<dyn wascc_contracts::CapabilityProvider>> {
+    use wascc_contracts::{extras, http, keyvalue, logging, messaging};
     use wascc_providers_builtin::*;
     Some(match id {
-        wascc_contracts::keyvalue::CAPABILITY_ID => Arc::new(MemoryKeyValue::default()),
-        wascc_contracts::logging::CAPABILITY_ID => Arc::new(LoggingProvider),
-        wascc_contracts::extras::CAPABILITY_ID => Arc::new(ExtrasProvider::default()),
+        keyvalue::CAPABILITY_ID => Arc::new(wascc_provider_keyvalue::KeyValueProvider::new(
+            services.clone(),
+        )),
+        messaging::CAPABILITY_ID => {
+            Arc::new(wascc_provider_nats::NatsMessaging::new(services.clone()))
+        }
+        http::client::CAPABILITY_ID => Arc::new(
+            wascc_provider_httpclient::HttpClientProvider::new(services.clone()),
+        ),
+        logging::CAPABILITY_ID => Arc::new(LoggingProvider),
+        extras::CAPABILITY_ID => Arc::new(ExtrasProvider::default()),
         _ => return None,
     })
 }
@@ -150,20 +180,22 @@ impl Host {
             path: manifest.path.display().to_string(),
             reason,
         };
-        let mut providers = ProviderMap::new();
+        let services = crate::providers::start_services()?;
+        let dispatcher = Arc::new(HostDispatcher::default());
+        let control = HostControl::new(dispatcher.clone(), services.handle().clone());
         for id in &manifest.capabilities {
             if id == wascc_contracts::http::CAPABILITY_ID {
                 continue;
             }
-            let p = builtin_provider(id).ok_or_else(|| {
+            let p = builtin_provider(id, services.handle()).ok_or_else(|| {
                 manifest_err(format!(
                     "capability {id} has no built-in provider in this host (built in: {})",
                     BUILTIN_CAPABILITIES.join(", ")
                 ))
             })?;
-            providers.insert(id.clone(), p);
+            futures_lite::future::block_on(control.start_provider(p))
+                .map_err(|e| manifest_err(e.to_string()))?;
         }
-        let providers = Arc::new(providers);
 
         // Claims first: nothing is compiled for an actor that may not run.
         let verify = VerifyOptions {
@@ -216,15 +248,33 @@ impl Host {
                     caps.join(", ")
                 )));
             }
-            if let Some(p) = providers.get(&b.capability) {
-                let values = b
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                p.bind_actor(&b.actor, &b.binding, &values)
-                    .map_err(|e| bind_err(e.to_string()))?;
-            }
+        }
+        control.set_actors(
+            verified
+                .iter()
+                .map(|(t, _, _)| {
+                    let caps = t
+                        .claims
+                        .wascap
+                        .as_ref()
+                        .and_then(|w| w.caps.clone())
+                        .unwrap_or_default();
+                    (t.claims.sub.clone(), ActorCaps { caps })
+                })
+                .collect(),
+        );
+        for b in manifest
+            .bindings
+            .iter()
+            .filter(|b| b.capability != wascc_contracts::http::CAPABILITY_ID)
+        {
+            futures_lite::future::block_on(control.bind(
+                &b.actor,
+                &b.capability,
+                &b.binding,
+                b.values.clone(),
+            ))
+            .map_err(|e| binding_error(manifest, b, e.to_string()))?;
         }
 
         let mut http = Vec::new();
@@ -295,16 +345,10 @@ impl Host {
             let module = engine.load(&bytes).map_err(|e| actor_err(e.to_string()))?;
             let key = token.claims.sub.clone();
             let meta = token.claims.wascap.clone().unwrap_or_default();
-            let bindings = manifest
-                .bindings
-                .iter()
-                .filter(|b| b.actor == key)
-                .map(|b| (b.capability.clone(), b.binding.clone()));
             let handler = Arc::new(ActorHandler::new(
                 key.clone(),
                 meta.caps.clone().unwrap_or_default(),
-                bindings,
-                providers.clone(),
+                control.registry(),
                 profile,
             ));
             tracing::info!(actor = %key, name = meta.name.as_deref().unwrap_or(""), engine = %kind, ?profile, instances = ?spec.instances, "actor loaded");
@@ -324,7 +368,15 @@ impl Host {
             actors,
             http,
             labels: manifest.labels.clone(),
+            control,
+            dispatcher,
+            services: Some(services),
         })
+    }
+
+    /// The host API for providers and bindings, usable while the host runs.
+    pub fn control(&self) -> HostControl {
+        self.control.clone()
     }
 
     /// The HTTP listeners this host will open.
@@ -378,10 +430,13 @@ impl Host {
             started,
             mailboxes,
         });
-        let results =
-            wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
-                run_shard(ctx.clone(), id)
-            })?;
+        self.dispatcher.serve(Some(shared.clone()));
+        let results = wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
+            run_shard(ctx.clone(), id)
+        });
+        self.dispatcher.serve(None);
+        futures_lite::future::block_on(self.control.stop_all());
+        let results = results?;
         let usage = metrics::snapshot(&infos, &shared.meters);
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         tracing::info!("host stopped");

@@ -13,11 +13,13 @@ pub mod limits;
 pub mod manifest;
 pub mod metrics;
 pub mod placement;
+mod providers;
 mod shard;
 
 pub use error::RuntimeError;
 pub use host::{Host, HostOptions, RunOptions};
 pub use manifest::Manifest;
+pub use providers::{BindingInfo, HostControl};
 pub use shard::InvokeError;
 
 /// Reads a whole file of at most `max` bytes; the error says why, for the

@@ -33,3 +33,12 @@ pub const MAX_SHARDS: usize = 1024;
 /// (io_uring closes sockets with operations pending after the process is
 /// gone, usually within milliseconds), so a quick restart must not fail.
 pub const PORT_RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long stopping a provider waits for the calls in flight to it before
+/// shutting it down anyway: as long as the host's own drain.
+pub const PROVIDER_DRAIN_TIMEOUT: Duration = DRAIN_TIMEOUT;
+
+/// Worker threads of the services runtime (NATS, Redis, HTTP client I/O):
+/// one, so that the shards keep the other cores; provider work there is
+/// waiting on sockets, not computing.
+pub const SERVICES_THREADS: usize = 1;

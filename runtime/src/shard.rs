@@ -292,3 +292,74 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
         .await
         .map_err(|e| format!("call to actor {} failed: {e}", call.namespace))
 }
+
+/// Delivers invocations from providers (a message on a subscription) to
+/// actors, from any thread: through the mesh to one of the actor's shards.
+#[derive(Default)]
+pub(crate) struct HostDispatcher {
+    /// The serving host's shards; empty before `run` and after it ends.
+    target: arc_swap::ArcSwapOption<Shared>,
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+impl HostDispatcher {
+    pub(crate) fn serve(&self, shared: Option<Arc<Shared>>) {
+        self.target.store(shared);
+    }
+}
+
+impl wascc_contracts::ActorDispatcher for HostDispatcher {
+    fn dispatch(
+        &self,
+        actor: &str,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> wascc_contracts::ReplyFuture {
+        use wascc_contracts::ProviderError;
+        let sent = (|| {
+            let shared = self
+                .target
+                .load_full()
+                .ok_or_else(|| "the host is not serving".to_string())?;
+            let index = *shared
+                .by_key
+                .get(actor)
+                .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
+            let a = &shared.actors[index];
+            let payload = match a.profile {
+                wascc_contracts::CodecProfile::Compat if !payload.is_empty() => {
+                    wascc_contracts::to_compat(&payload).map_err(|e| e.to_string())?
+                }
+                _ => payload,
+            };
+            let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to = shared.placement.pick(index, turn);
+            let envelope = SealedEnvelope::seal(&Envelope {
+                origin: "provider",
+                target: &a.key,
+                operation,
+                payload: &payload,
+                depth: 0,
+            });
+            let (reply, rx) = oneshot::channel();
+            shared
+                .mesh
+                .send(
+                    to,
+                    CrossCall {
+                        actor: index,
+                        envelope,
+                        reply,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(rx)
+        })();
+        Box::pin(async move {
+            let rx = sent.map_err(ProviderError)?;
+            rx.await
+                .map_err(|_| ProviderError("the actor's shard stopped".into()))?
+                .map_err(|e| ProviderError(e.to_string()))
+        })
+    }
+}

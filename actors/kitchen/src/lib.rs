@@ -1,15 +1,40 @@
 //! Kitchen sink: one route per contract operation, for the host's tests.
-//! Its claims list http_server, keyvalue, logging and extras, not messaging.
+//! The tests sign it with the capabilities each one needs.
 
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wascc_actor::prelude::*;
-use wascc_actor::{extras, keyvalue, logging};
+use wascc_actor::{extras, http_client, keyvalue, logging};
 
 actor_handlers! {
     http::OP_HANDLE_REQUEST => route,
     "Echo" => echo_op,
     "Chain" => chain_op,
+    messaging::OP_DELIVER_MESSAGE => deliver,
+}
+
+/// A message on a subscribed subject: logged to the console, and answered
+/// with `re:` + its body when it carries a reply subject.
+fn deliver(msg: messaging::BrokerMessage) -> HandlerResult<()> {
+    console_log(&format!(
+        "kitchen got {:?} on {}",
+        String::from_utf8_lossy(&msg.body),
+        msg.subject
+    ));
+    if !msg.reply_to.is_empty() {
+        let mut reply = b"re:".to_vec();
+        reply.extend_from_slice(&msg.body);
+        wascc_actor::messaging::publish("default", &msg.reply_to, "", &reply)?;
+    }
+    Ok(())
+}
+
+/// A route's outcome as JSON: the value, or the host's error.
+fn outcome<T: serde::Serialize>(r: HandlerResult<T>) -> Value {
+    match r {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
 }
 
 /// A non-HTTP operation that answers with the string it was sent, for
@@ -106,6 +131,27 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
             Ok(_) => json!({ "error": null }),
             Err(e) => json!({ "error": e.to_string() }),
         },
+        "/publish" => outcome(wascc_actor::messaging::publish(
+            "default",
+            &req.query_string,
+            "",
+            &req.body,
+        )),
+        "/request" => outcome(
+            wascc_actor::messaging::request("default", &req.query_string, &req.body, 1000)
+                .map(|r| String::from_utf8_lossy(&r).into_owned()),
+        ),
+        "/fetch" => outcome(
+            http_client::request("default", "GET", &req.query_string, &[]).map(
+                |r| json!({ "status": r.status_code, "body": String::from_utf8_lossy(&r.body) }),
+            ),
+        ),
+        "/logf" => outcome(logging::write_fields(
+            "default",
+            logging::level::WARN,
+            "kitchen structured line",
+            &[("order", "42"), ("who", "a b")],
+        )),
         "/body" => json!({ "len": req.body.len(), "query": req.query_string }),
         "/trap" => panic!("kitchen was asked to trap"),
         "/loop" => {

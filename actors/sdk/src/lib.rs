@@ -14,8 +14,10 @@
 
 pub mod arena;
 pub mod extras;
+pub mod http_client;
 pub mod keyvalue;
 pub mod logging;
+pub mod messaging;
 
 pub use wascc_contracts as contracts;
 

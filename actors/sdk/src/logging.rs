@@ -8,6 +8,17 @@ pub use wascc_contracts::logging::level;
 
 /// Writes `body` at `level` through the logging binding `binding`.
 pub fn write(binding: &str, level: u32, body: &str) -> HandlerResult<()> {
+    write_fields(binding, level, body, &[])
+}
+
+/// Writes `body` at `level` with structured `fields` (`("order", "42")`),
+/// which the host renders as `key=value` beside the line.
+pub fn write_fields(
+    binding: &str,
+    level: u32,
+    body: &str,
+    fields: &[(&str, &str)],
+) -> HandlerResult<()> {
     host_call(
         binding,
         CAPABILITY_ID,
@@ -15,6 +26,10 @@ pub fn write(binding: &str, level: u32, body: &str) -> HandlerResult<()> {
         &encode(&WriteLogRequest {
             level,
             body: body.into(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         })?,
     )?;
     Ok(())

@@ -2,7 +2,9 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use wascc_contracts::extras::*;
-use wascc_contracts::{CapabilityProvider, ProviderError, decode, encode};
+use wascc_contracts::{
+    BindingRef, CapabilityProvider, ProviderError, ProviderReply, decode, encode,
+};
 
 /// `wascc:extras`: v4 GUIDs, random numbers in a range, and one monotonic
 /// sequence per actor and binding (starting at 0).
@@ -12,23 +14,28 @@ pub struct ExtrasProvider {
 }
 
 impl CapabilityProvider for ExtrasProvider {
-    fn capability_id(&self) -> &'static str {
+    fn capability_id(&self) -> &str {
         CAPABILITY_ID
     }
 
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "waSCC built-in extras"
     }
 
-    fn remove_actor(&self, actor: &str, binding: &str) {
+    fn remove_actor(&self, b: BindingRef<'_>) {
         let mut seqs = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
-        seqs.remove(&(actor.to_string(), binding.to_string()));
+        seqs.remove(&(b.actor.to_string(), b.binding.to_string()));
     }
 
-    fn handle_call(
+    fn handle_call(&self, b: BindingRef<'_>, op: &str, payload: &[u8]) -> ProviderReply {
+        ProviderReply::Ready(self.generate(b, op, payload))
+    }
+}
+
+impl ExtrasProvider {
+    fn generate(
         &self,
-        actor: &str,
-        binding: &str,
+        b: BindingRef<'_>,
         op: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, ProviderError> {
@@ -48,7 +55,7 @@ impl CapabilityProvider for ExtrasProvider {
             OP_REQUEST_SEQUENCE => {
                 let mut seqs = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
                 let next = seqs
-                    .entry((actor.to_string(), binding.to_string()))
+                    .entry((b.actor.to_string(), b.binding.to_string()))
                     .or_insert(0);
                 result.sequence_number = *next;
                 *next += 1;

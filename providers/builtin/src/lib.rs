@@ -1,16 +1,14 @@
 //! In-process capability providers that every waSCC host carries:
-//! an in-memory `wascc:keyvalue`, `wascc:logging` into the host's log, and
-//! `wascc:extras` (GUIDs, random numbers, sequences).
+//! `wascc:logging` into the host's log, and `wascc:extras` (GUIDs, random
+//! numbers, sequences).
 //!
 //! Not for: anything that talks to an external service (those are provider
 //! crates of their own) or the HTTP server (it lives on the host's shards).
 
 mod extras;
-mod keyvalue;
 mod logging;
 
 pub use extras::ExtrasProvider;
-pub use keyvalue::MemoryKeyValue;
 pub use logging::LoggingProvider;
 
 use wascc_contracts::ProviderError;

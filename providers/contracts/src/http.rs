@@ -68,3 +68,12 @@ impl Response {
         }
     }
 }
+
+/// `wascc:http_client`: outbound HTTP requests made by actors.
+pub mod client {
+    /// The capability id of the HTTP client.
+    pub const CAPABILITY_ID: &str = "wascc:http_client";
+    /// Perform a [`Request`](super::Request) whose `path` is the absolute URL
+    /// (`http://host:port/path`); the reply is a [`Response`](super::Response).
+    pub const OP_PERFORM_REQUEST: &str = "PerformRequest";
+}

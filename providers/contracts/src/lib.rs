@@ -25,7 +25,10 @@ pub mod logging;
 pub mod messaging;
 mod provider;
 
-pub use provider::{CapabilityProvider, ProviderError};
+pub use provider::{
+    ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext, ProviderError,
+    ProviderFuture, ProviderReply, ReplyFuture, expect_values, no_values_expected, ready,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -28,4 +28,9 @@ pub struct WriteLogRequest {
     pub level: u32,
     /// The line.
     pub body: String,
+    /// Structured fields (`order_id` → `42`), in the order the actor gave
+    /// them. A waSCC 1.0 extension: 0.x actors send none, and 0.x providers
+    /// ignore the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<(String, String)>,
 }

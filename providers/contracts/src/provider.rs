@@ -1,11 +1,23 @@
-//! The interface of an in-process capability provider.
+//! The interface of a capability provider that runs inside the host, and of
+//! the host's side that providers call back into. `docs/PROVIDERS.md` tells
+//! the lifecycle in prose.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Why a provider refused or failed a call. The message goes back to the
 /// actor as its host error, so it names the value at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError(pub String);
+
+impl ProviderError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError(message.into())
+    }
+}
 
 impl std::fmt::Display for ProviderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -21,35 +33,158 @@ impl From<crate::CodecError> for ProviderError {
     }
 }
 
-/// A capability provider living in the host process. Calls arrive already
-/// authorized (the actor's claims list the capability and a binding exists).
+/// A reply that is not ready yet. It must not borrow from the call: the host
+/// awaits it on a shard while the provider's I/O runs elsewhere.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, ProviderError>> + Send>>;
+
+/// A provider's answer to a call: at once, for providers that compute it in
+/// place (in-memory key-value, logging), or later, for providers whose work
+/// runs on the host's services thread (NATS, Redis, HTTP).
+pub enum ProviderReply {
+    /// The MessagePack reply, or why the call failed.
+    Ready(Result<Vec<u8>, ProviderError>),
+    /// A reply that arrives later.
+    Pending(ReplyFuture),
+}
+
+impl From<Result<Vec<u8>, ProviderError>> for ProviderReply {
+    fn from(r: Result<Vec<u8>, ProviderError>) -> Self {
+        ProviderReply::Ready(r)
+    }
+}
+
+impl ProviderReply {
+    /// Waits for the reply, whichever kind it is.
+    pub async fn wait(self) -> Result<Vec<u8>, ProviderError> {
+        match self {
+            ProviderReply::Ready(r) => r,
+            ProviderReply::Pending(f) => f.await,
+        }
+    }
+}
+
+/// Work the host runs for a provider: binding an actor (which may connect to
+/// a server), a health check.
+pub type ProviderFuture<T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send>>;
+
+/// A ready [`ProviderFuture`].
+pub fn ready<T: Send + 'static>(r: Result<T, ProviderError>) -> ProviderFuture<T> {
+    Box::pin(std::future::ready(r))
+}
+
+/// The host's side: how a provider delivers an operation to an actor (a
+/// message on a subscribed subject, an HTTP request). Callable from any
+/// thread; the reply arrives through the future.
+pub trait ActorDispatcher: Send + Sync {
+    /// Invokes `operation` on the actor with public key `actor`.
+    fn dispatch(&self, actor: &str, operation: &str, payload: Vec<u8>) -> ReplyFuture;
+}
+
+/// The host services a provider is started with.
+#[derive(Clone)]
+pub struct ProviderContext {
+    /// Delivers operations to actors.
+    pub dispatcher: Arc<dyn ActorDispatcher>,
+}
+
+/// A binding of an actor to a provider, as the provider receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRef<'a> {
+    /// The actor's public key.
+    pub actor: &'a str,
+    /// The binding name (`default` unless the manifest names one).
+    pub binding: &'a str,
+}
+
+/// A capability provider living in the host process.
+///
+/// Lifecycle, in the order the host calls it: [`start`](Self::start) once,
+/// then any number of [`bind_actor`](Self::bind_actor) /
+/// [`remove_actor`](Self::remove_actor) and [`handle_call`](Self::handle_call)
+/// (calls arrive already authorized: the actor's claims list the capability
+/// and it holds the binding), [`health`](Self::health) whenever asked, and
+/// [`shutdown`](Self::shutdown) once, after the host has stopped routing calls
+/// to it and the calls in flight have finished (or the drain timed out).
+///
+/// A provider must never block the calling thread on I/O: `handle_call` runs
+/// on a shard. Work that waits on the network returns
+/// [`ProviderReply::Pending`] and runs on the host's services runtime.
 pub trait CapabilityProvider: Send + Sync {
     /// The capability id this provider implements (`wascc:keyvalue`).
-    fn capability_id(&self) -> &'static str;
+    fn capability_id(&self) -> &str;
 
     /// A human-readable name for logs.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
-    /// An actor was bound to this provider under `binding` with `values`.
-    /// Providers that keep nothing per binding accept every binding.
-    fn bind_actor(
-        &self,
-        _actor: &str,
-        _binding: &str,
-        _values: &HashMap<String, String>,
-    ) -> Result<(), ProviderError> {
+    /// Called once before anything else, with the host services.
+    fn start(&self, _ctx: ProviderContext) -> Result<(), ProviderError> {
         Ok(())
     }
 
-    /// The actor's binding was removed; drop what the provider keeps for it.
-    fn remove_actor(&self, _actor: &str, _binding: &str) {}
+    /// An actor was bound under `binding.binding` with `values`. Checks the
+    /// values (a missing or malformed one is an error naming it) and makes
+    /// whatever the binding needs (a connection, subscriptions). Binding
+    /// the same actor and name again replaces the earlier binding.
+    fn bind_actor(
+        &self,
+        _binding: BindingRef<'_>,
+        values: &HashMap<String, String>,
+    ) -> ProviderFuture<()> {
+        ready(no_values_expected(self.capability_id(), values))
+    }
 
-    /// An actor's `__host_call`. Returns the MessagePack reply.
+    /// The actor's binding was removed; drop what the provider keeps for it
+    /// (subscriptions stop delivering before this returns).
+    fn remove_actor(&self, _binding: BindingRef<'_>) {}
+
+    /// An actor's `__host_call`.
     fn handle_call(
         &self,
-        actor: &str,
-        binding: &str,
+        binding: BindingRef<'_>,
         operation: &str,
         payload: &[u8],
-    ) -> Result<Vec<u8>, ProviderError>;
+    ) -> ProviderReply;
+
+    /// Whether the provider can serve (its servers reachable). The error
+    /// names what is wrong.
+    fn health(&self) -> ProviderFuture<()> {
+        ready(Ok(()))
+    }
+
+    /// The host stopped routing calls to the provider: close connections
+    /// and subscriptions. Called once.
+    fn shutdown(&self) {}
+}
+
+/// For providers that take no binding values: any value is refused with
+/// its name, so a misspelt option is not silently ignored.
+pub fn no_values_expected(
+    capability: &str,
+    values: &HashMap<String, String>,
+) -> Result<(), ProviderError> {
+    expect_values(capability, values, &[])
+}
+
+/// Refuses values whose names are not in `known`, naming the first unknown
+/// one and the known ones.
+pub fn expect_values(
+    capability: &str,
+    values: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<(), ProviderError> {
+    let mut unknown: Vec<&String> = values
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(k) if known.is_empty() => Err(ProviderError(format!(
+            "{capability} takes no binding values, got {k:?}"
+        ))),
+        Some(k) => Err(ProviderError(format!(
+            "unknown binding value {k:?} for {capability} (known: {})",
+            known.join(", ")
+        ))),
+    }
 }

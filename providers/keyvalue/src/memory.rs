@@ -1,8 +1,9 @@
+use crate::wrong_type;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use wascc_contracts::keyvalue::*;
-use wascc_contracts::{CapabilityProvider, ProviderError, decode, encode};
+use wascc_contracts::{ProviderError, decode, encode};
 
 #[derive(Debug)]
 enum Value {
@@ -11,16 +12,16 @@ enum Value {
     Set(BTreeSet<String>),
 }
 
-/// `wascc:keyvalue` in memory. Every binding name is a store of its own, so
-/// two named bindings of one actor do not see each other's keys; all actors
+/// `wascc:keyvalue` in memory, with Redis's semantics (the shared test suite
+/// runs against both). Every binding name is a store of its own, so two
+/// named bindings of one actor do not see each other's keys; all actors
 /// bound under the same binding name share that store, as with one Redis.
+///
+/// One store for every shard (behind a mutex held for one operation), not
+/// one per shard: an actor runs on several shards and must see one counter.
 #[derive(Debug, Default)]
 pub struct MemoryKeyValue {
     stores: Mutex<HashMap<String, HashMap<String, Value>>>,
-}
-
-fn wrong_type(key: &str, want: &str) -> ProviderError {
-    ProviderError(format!("key {key:?} holds a value that is not a {want}"))
 }
 
 impl MemoryKeyValue {
@@ -46,6 +47,7 @@ fn live_str<'a>(
     }
 }
 
+/// The list at `key`, created empty when absent (Redis creates on push).
 fn list<'a>(
     store: &'a mut HashMap<String, Value>,
     key: &str,
@@ -59,6 +61,7 @@ fn list<'a>(
     }
 }
 
+/// The set at `key`, created empty when absent (Redis creates on add).
 fn set<'a>(
     store: &'a mut HashMap<String, Value>,
     key: &str,
@@ -91,25 +94,26 @@ fn range_bounds(len: usize, start: i32, stop: i32) -> Option<(usize, usize)> {
     (s <= e && s < len).then_some((s as usize, e as usize))
 }
 
-impl CapabilityProvider for MemoryKeyValue {
-    fn capability_id(&self) -> &'static str {
-        CAPABILITY_ID
+/// Redis deletes a list or set when its last member goes; so do we, so that
+/// `KeyExists` agrees.
+fn drop_if_empty(store: &mut HashMap<String, Value>, key: &str) {
+    let empty = match store.get(key) {
+        Some(Value::List(l)) => l.is_empty(),
+        Some(Value::Set(s)) => s.is_empty(),
+        _ => false,
+    };
+    if empty {
+        store.remove(key);
     }
+}
 
-    fn name(&self) -> &'static str {
-        "waSCC built-in in-memory key-value store"
-    }
-
-    fn handle_call(
-        &self,
-        _actor: &str,
-        binding: &str,
-        op: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, ProviderError> {
+impl MemoryKeyValue {
+    /// Performs one operation of the contract on the store of `binding`.
+    pub fn call(&self, binding: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError> {
         self.with_store(binding, |store| match op {
             OP_GET | OP_KEY_EXISTS => {
                 let req: GetRequest = decode(payload)?;
+                // A list or set is there but has no string value: exists, empty.
                 let value = live_str(store, &req.key).ok().flatten().cloned();
                 let exists = value.is_some() || store.contains_key(&req.key);
                 Ok(encode(&GetResponse {
@@ -128,20 +132,20 @@ impl CapabilityProvider for MemoryKeyValue {
                 let req: AddRequest = decode(payload)?;
                 let current = match live_str(store, &req.key)? {
                     None => 0,
-                    Some(s) => s.parse::<i32>().map_err(|_| {
-                        ProviderError(format!(
-                            "key {:?} holds {s:?}, which is not an integer",
-                            req.key
-                        ))
-                    })?,
+                    Some(s) => s
+                        .parse::<i32>()
+                        .map_err(|_| crate::not_an_integer(&req.key, s))?,
                 };
-                let value = current.checked_add(req.value).ok_or_else(|| {
-                    ProviderError(format!(
-                        "adding {} to key {:?} ({current}) overflows",
-                        req.value, req.key
-                    ))
-                })?;
-                store.insert(req.key, Value::Str(value.to_string(), None));
+                let value = current
+                    .checked_add(req.value)
+                    .ok_or_else(|| crate::add_overflows(&req.key, current, req.value))?;
+                // Like INCRBY: the value changes, its time to live stays.
+                match store.get_mut(&req.key) {
+                    Some(Value::Str(s, _)) => *s = value.to_string(),
+                    _ => {
+                        store.insert(req.key, Value::Str(value.to_string(), None));
+                    }
+                }
                 Ok(encode(&AddResponse { value })?)
             }
             OP_DEL | OP_CLEAR => {
@@ -159,13 +163,18 @@ impl CapabilityProvider for MemoryKeyValue {
             }
             OP_LIST_DEL => {
                 let req: ListDelItemRequest = decode(payload)?;
-                let l = list(store, &req.key)?;
-                if let Some(pos) = l.iter().position(|v| *v == req.value) {
-                    l.remove(pos);
-                }
-                Ok(encode(&ListResponse {
-                    new_count: l.len() as i32,
-                })?)
+                let new_count = match store.get_mut(&req.key) {
+                    None => 0,
+                    Some(Value::List(l)) => {
+                        if let Some(pos) = l.iter().position(|v| *v == req.value) {
+                            l.remove(pos);
+                        }
+                        l.len() as i32
+                    }
+                    Some(_) => return Err(wrong_type(&req.key, "list")),
+                };
+                drop_if_empty(store, &req.key);
+                Ok(encode(&ListResponse { new_count })?)
             }
             OP_RANGE => {
                 let req: ListRangeRequest = decode(payload)?;
@@ -181,11 +190,16 @@ impl CapabilityProvider for MemoryKeyValue {
             }
             OP_SET_ADD | OP_SET_REMOVE => {
                 let req: SetMemberRequest = decode(payload)?;
-                let s = set(store, &req.key)?;
                 let changed = if op == OP_SET_ADD {
-                    s.insert(req.value)
+                    set(store, &req.key)?.insert(req.value)
                 } else {
-                    s.remove(&req.value)
+                    let removed = match store.get_mut(&req.key) {
+                        None => false,
+                        Some(Value::Set(s)) => s.remove(&req.value),
+                        Some(_) => return Err(wrong_type(&req.key, "set")),
+                    };
+                    drop_if_empty(store, &req.key);
+                    removed
                 };
                 Ok(encode(&SetOperationResponse {
                     new_count: changed as i32,
@@ -210,7 +224,7 @@ impl CapabilityProvider for MemoryKeyValue {
                 let values = acc.unwrap_or_default().into_iter().collect();
                 Ok(encode(&SetQueryResponse { values })?)
             }
-            other => Err(crate::unknown_operation(CAPABILITY_ID, other)),
+            other => Err(crate::unknown_operation(other)),
         })
     }
 }

@@ -1,0 +1,427 @@
+//! Capability providers at run time: which provider serves each capability,
+//! which actor holds which binding, and the host API that starts and stops
+//! providers and binds and unbinds actors while the host serves (the
+//! lattice's control interface calls it).
+//!
+//! Reads are lock-free: every shard's host call loads one immutable
+//! [`Registry`] snapshot. Writers (control commands, rare) are serialized,
+//! build a new snapshot and swap it in; a call in flight keeps the snapshot
+//! and the provider it started with, so it finishes even if the provider is
+//! stopped meanwhile.
+
+use crate::RuntimeError;
+use crate::limits::{PROVIDER_DRAIN_TIMEOUT, SERVICES_THREADS, SHUTDOWN_POLL};
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wascc_contracts::{ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext};
+
+/// A running provider and the calls in flight to it.
+pub(crate) struct ProviderSlot {
+    pub(crate) provider: Arc<dyn CapabilityProvider>,
+    in_flight: AtomicUsize,
+}
+
+/// Counts one call in flight to a provider while alive.
+pub(crate) struct CallGuard(Arc<ProviderSlot>);
+
+impl ProviderSlot {
+    pub(crate) fn enter(self: &Arc<Self>) -> CallGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        CallGuard(self.clone())
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One binding of an actor, with the values it was made with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BindingInfo {
+    /// The actor's key.
+    pub actor: String,
+    /// The capability id.
+    pub capability: String,
+    /// The binding name.
+    pub binding: String,
+    /// The values.
+    pub values: BTreeMap<String, String>,
+}
+
+/// A snapshot of providers and bindings.
+#[derive(Clone, Default)]
+pub(crate) struct Registry {
+    providers: HashMap<String, Arc<ProviderSlot>>,
+    /// Actor → capability → binding names (the hot-path lookup).
+    bound: HashMap<String, HashMap<String, Vec<String>>>,
+    /// (actor, capability, binding) → values, for re-binding a restarted
+    /// provider and for the inventory.
+    values: BTreeMap<(String, String, String), BTreeMap<String, String>>,
+}
+
+impl Registry {
+    /// Whether `actor` holds `binding` to `capability`.
+    // PERFORMANCE_CRITICAL_PATH: every capability call.
+    pub(crate) fn is_bound(&self, actor: &str, capability: &str, binding: &str) -> bool {
+        self.bound
+            .get(actor)
+            .and_then(|caps| caps.get(capability))
+            .is_some_and(|names| names.iter().any(|n| n == binding))
+    }
+
+    pub(crate) fn provider(&self, capability: &str) -> Option<&Arc<ProviderSlot>> {
+        self.providers.get(capability)
+    }
+}
+
+/// The services runtime: a tokio runtime on its own thread for provider I/O.
+pub(crate) fn start_services() -> Result<tokio::runtime::Runtime, RuntimeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(SERVICES_THREADS)
+        .thread_name("wascc-services")
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::Services(e.to_string()))
+}
+
+/// What an actor may be bound to: its claims' capabilities.
+#[derive(Debug, Clone)]
+pub(crate) struct ActorCaps {
+    pub(crate) caps: Vec<String>,
+}
+
+struct Inner {
+    registry: Arc<ArcSwap<Registry>>,
+    /// Serializes writers.
+    write: Mutex<()>,
+    /// Actors this host runs, by key.
+    actors: ArcSwap<HashMap<String, ActorCaps>>,
+    dispatcher: Arc<dyn ActorDispatcher>,
+    services: tokio::runtime::Handle,
+}
+
+/// The host API for providers and bindings. Cheap to clone; callable from
+/// any thread but a shard's (binding may wait on a network connection).
+#[derive(Clone)]
+pub struct HostControl {
+    inner: Arc<Inner>,
+}
+
+fn refuse(msg: String) -> RuntimeError {
+    RuntimeError::Control(msg)
+}
+
+impl HostControl {
+    pub(crate) fn new(
+        dispatcher: Arc<dyn ActorDispatcher>,
+        services: tokio::runtime::Handle,
+    ) -> Self {
+        HostControl {
+            inner: Arc::new(Inner {
+                registry: Arc::default(),
+                write: Mutex::new(()),
+                actors: ArcSwap::default(),
+                dispatcher,
+                services,
+            }),
+        }
+    }
+
+    pub(crate) fn registry(&self) -> Arc<ArcSwap<Registry>> {
+        self.inner.registry.clone()
+    }
+
+    pub(crate) fn set_actors(&self, actors: HashMap<String, ActorCaps>) {
+        self.inner.actors.store(Arc::new(actors));
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Registry)) {
+        let mut next = Registry::clone(&self.inner.registry.load());
+        f(&mut next);
+        self.inner.registry.store(Arc::new(next));
+    }
+
+    /// Starts `provider` for its capability id and re-applies the bindings
+    /// recorded for that capability (a restarted provider serves the same
+    /// actors). Refused when a provider of that capability already runs.
+    pub async fn start_provider(
+        &self,
+        provider: Arc<dyn CapabilityProvider>,
+    ) -> Result<(), RuntimeError> {
+        let id = provider.capability_id().to_string();
+        let rebind: Vec<BindingInfo> = {
+            let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+            let reg = self.inner.registry.load();
+            if let Some(running) = reg.provider(&id) {
+                return Err(refuse(format!(
+                    "a provider of capability {id} already runs on this host ({})",
+                    running.provider.name()
+                )));
+            }
+            provider
+                .start(ProviderContext {
+                    dispatcher: self.inner.dispatcher.clone(),
+                })
+                .map_err(|e| refuse(format!("provider {} did not start: {e}", provider.name())))?;
+            reg.values
+                .iter()
+                .filter(|((_, cap, _), _)| *cap == id)
+                .map(|((actor, cap, binding), values)| BindingInfo {
+                    actor: actor.clone(),
+                    capability: cap.clone(),
+                    binding: binding.clone(),
+                    values: values.clone(),
+                })
+                .collect()
+        };
+        for b in &rebind {
+            let values = b
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if let Err(e) = provider
+                .bind_actor(
+                    BindingRef {
+                        actor: &b.actor,
+                        binding: &b.binding,
+                    },
+                    &values,
+                )
+                .await
+            {
+                // The binding stays recorded; calls get the provider's error.
+                tracing::warn!(actor = %b.actor, capability = %id, binding = %b.binding, "re-binding failed: {e}");
+            }
+        }
+        let name = provider.name().to_string();
+        let slot = Arc::new(ProviderSlot {
+            provider,
+            in_flight: AtomicUsize::new(0),
+        });
+        let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+        if self.inner.registry.load().provider(&id).is_some() {
+            slot.provider.shutdown();
+            return Err(refuse(format!(
+                "a provider of capability {id} was started meanwhile"
+            )));
+        }
+        self.update(|r| {
+            r.providers.insert(id.clone(), slot);
+        });
+        tracing::info!(capability = %id, provider = %name, rebound = rebind.len(), "provider started");
+        Ok(())
+    }
+
+    /// Stops the provider of `capability`: new calls to it are refused at
+    /// once, calls in flight finish (up to [`PROVIDER_DRAIN_TIMEOUT`]), then
+    /// it shuts down. Its bindings stay recorded for a later start.
+    pub async fn stop_provider(&self, capability: &str) -> Result<(), RuntimeError> {
+        let slot = {
+            let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = self
+                .inner
+                .registry
+                .load()
+                .provider(capability)
+                .cloned()
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "no provider of capability {capability} runs on this host"
+                    ))
+                })?;
+            self.update(|r| {
+                r.providers.remove(capability);
+            });
+            slot
+        };
+        let started = Instant::now();
+        while slot.in_flight.load(Ordering::Acquire) > 0
+            && started.elapsed() < PROVIDER_DRAIN_TIMEOUT
+        {
+            // The timer runs on the services runtime; the wait works on any executor.
+            let _ = self
+                .inner
+                .services
+                .spawn(tokio::time::sleep(SHUTDOWN_POLL))
+                .await;
+        }
+        let abandoned = slot.in_flight.load(Ordering::Acquire);
+        if abandoned > 0 {
+            tracing::warn!(%capability, abandoned, "provider drain timed out");
+        }
+        slot.provider.shutdown();
+        tracing::info!(%capability, "provider stopped");
+        Ok(())
+    }
+
+    /// Binds `actor` to `capability` under `binding` with `values`: the
+    /// actor must run here and its claims list the capability, a provider of
+    /// it must run, and the provider must accept the values. Binding again
+    /// replaces the earlier values.
+    pub async fn bind(
+        &self,
+        actor: &str,
+        capability: &str,
+        binding: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let caps = self
+            .inner
+            .actors
+            .load()
+            .get(actor)
+            .cloned()
+            .ok_or_else(|| refuse(format!("actor {actor} does not run on this host")))?;
+        if !caps.caps.iter().any(|c| c == capability) {
+            return Err(refuse(format!(
+                "actor {actor}'s claims do not list capability {capability} (they list [{}])",
+                caps.caps.join(", ")
+            )));
+        }
+        let slot = self
+            .inner
+            .registry
+            .load()
+            .provider(capability)
+            .cloned()
+            .ok_or_else(|| {
+                refuse(format!(
+                    "no provider of capability {capability} runs on this host"
+                ))
+            })?;
+        let hv: HashMap<String, String> =
+            values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        slot.provider
+            .bind_actor(BindingRef { actor, binding }, &hv)
+            .await
+            .map_err(|e| refuse(e.0))?;
+        let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+        self.update(|r| {
+            let names = r
+                .bound
+                .entry(actor.to_string())
+                .or_default()
+                .entry(capability.to_string())
+                .or_default();
+            if !names.iter().any(|n| n == binding) {
+                names.push(binding.to_string());
+            }
+            r.values.insert(
+                (
+                    actor.to_string(),
+                    capability.to_string(),
+                    binding.to_string(),
+                ),
+                values,
+            );
+        });
+        tracing::info!(%actor, %capability, %binding, "actor bound");
+        Ok(())
+    }
+
+    /// Removes a binding: the actor's new calls through it are refused at
+    /// once, then the provider drops what it kept for it.
+    pub async fn unbind(
+        &self,
+        actor: &str,
+        capability: &str,
+        binding: &str,
+    ) -> Result<(), RuntimeError> {
+        let slot = {
+            let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+            let reg = self.inner.registry.load();
+            if !reg.is_bound(actor, capability, binding) {
+                return Err(refuse(format!(
+                    "actor {actor} has no binding {binding:?} to capability {capability}"
+                )));
+            }
+            let slot = reg.provider(capability).cloned();
+            self.update(|r| {
+                if let Some(caps) = r.bound.get_mut(actor) {
+                    if let Some(names) = caps.get_mut(capability) {
+                        names.retain(|n| n != binding);
+                        if names.is_empty() {
+                            caps.remove(capability);
+                        }
+                    }
+                    if caps.is_empty() {
+                        r.bound.remove(actor);
+                    }
+                }
+                r.values.remove(&(
+                    actor.to_string(),
+                    capability.to_string(),
+                    binding.to_string(),
+                ));
+            });
+            slot
+        };
+        if let Some(slot) = slot {
+            slot.provider.remove_actor(BindingRef { actor, binding });
+        }
+        tracing::info!(%actor, %capability, %binding, "actor unbound");
+        Ok(())
+    }
+
+    /// The capability ids of the running providers, with their names.
+    pub fn providers(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .inner
+            .registry
+            .load()
+            .providers
+            .iter()
+            .map(|(id, s)| (id.clone(), s.provider.name().to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every binding, in order of actor, capability and name.
+    pub fn bindings(&self) -> Vec<BindingInfo> {
+        self.inner
+            .registry
+            .load()
+            .values
+            .iter()
+            .map(|((actor, capability, binding), values)| BindingInfo {
+                actor: actor.clone(),
+                capability: capability.clone(),
+                binding: binding.clone(),
+                values: values.clone(),
+            })
+            .collect()
+    }
+
+    /// Asks the provider of `capability` whether it can serve.
+    pub async fn health(&self, capability: &str) -> Result<(), RuntimeError> {
+        let slot = self
+            .inner
+            .registry
+            .load()
+            .provider(capability)
+            .cloned()
+            .ok_or_else(|| {
+                refuse(format!(
+                    "no provider of capability {capability} runs on this host"
+                ))
+            })?;
+        slot.provider
+            .health()
+            .await
+            .map_err(|e| refuse(format!("provider of {capability} is unhealthy: {e}")))
+    }
+
+    /// Stops every provider (the host is stopping).
+    pub(crate) async fn stop_all(&self) {
+        for (id, _) in self.providers() {
+            let _ = self.stop_provider(&id).await;
+        }
+    }
+}
