@@ -187,13 +187,7 @@ impl Host {
             if id == wascc_contracts::http::CAPABILITY_ID {
                 continue;
             }
-            let p = builtin_provider(id, services.handle()).ok_or_else(|| {
-                manifest_err(format!(
-                    "capability {id} has no built-in provider in this host (built in: {})",
-                    BUILTIN_CAPABILITIES.join(", ")
-                ))
-            })?;
-            futures_lite::future::block_on(control.start_provider(p))
+            futures_lite::future::block_on(control.start_builtin(id))
                 .map_err(|e| manifest_err(e.to_string()))?;
         }
 

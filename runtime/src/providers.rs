@@ -218,6 +218,23 @@ impl HostControl {
         Ok(())
     }
 
+    /// Starts a fresh built-in provider of capability `id` (see
+    /// [`BUILTIN_CAPABILITIES`](crate::host::BUILTIN_CAPABILITIES)).
+    pub async fn start_builtin(&self, id: &str) -> Result<(), RuntimeError> {
+        if id == wascc_contracts::http::CAPABILITY_ID {
+            return Err(refuse(format!(
+                "{id} runs on the shards from the manifest's bindings; it cannot be started at run time yet"
+            )));
+        }
+        let p = crate::host::builtin_provider(id, &self.inner.services).ok_or_else(|| {
+            refuse(format!(
+                "capability {id} has no built-in provider in this host (built in: {})",
+                crate::host::BUILTIN_CAPABILITIES.join(", ")
+            ))
+        })?;
+        self.start_provider(p).await
+    }
+
     /// Stops the provider of `capability`: new calls to it are refused at
     /// once, calls in flight finish (up to [`PROVIDER_DRAIN_TIMEOUT`]), then
     /// it shuts down. Its bindings stay recorded for a later start.

@@ -7,5 +7,6 @@ mod faults;
 mod fixtures;
 mod manifest;
 mod placement;
+mod providers;
 mod shards;
 mod support;
