@@ -218,6 +218,20 @@ impl HostControl {
         Ok(())
     }
 
+    /// The provider of `capability`, or the error that none runs.
+    fn running(&self, capability: &str) -> Result<Arc<ProviderSlot>, RuntimeError> {
+        self.inner
+            .registry
+            .load()
+            .provider(capability)
+            .cloned()
+            .ok_or_else(|| {
+                refuse(format!(
+                    "no provider of capability {capability} runs on this host"
+                ))
+            })
+    }
+
     /// Starts a fresh built-in provider of capability `id` (see
     /// [`BUILTIN_CAPABILITIES`](crate::host::BUILTIN_CAPABILITIES)).
     pub async fn start_builtin(&self, id: &str) -> Result<(), RuntimeError> {
@@ -241,17 +255,7 @@ impl HostControl {
     pub async fn stop_provider(&self, capability: &str) -> Result<(), RuntimeError> {
         let slot = {
             let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = self
-                .inner
-                .registry
-                .load()
-                .provider(capability)
-                .cloned()
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "no provider of capability {capability} runs on this host"
-                    ))
-                })?;
+            let slot = self.running(capability)?;
             self.update(|r| {
                 r.providers.remove(capability);
             });
@@ -301,17 +305,7 @@ impl HostControl {
                 caps.caps.join(", ")
             )));
         }
-        let slot = self
-            .inner
-            .registry
-            .load()
-            .provider(capability)
-            .cloned()
-            .ok_or_else(|| {
-                refuse(format!(
-                    "no provider of capability {capability} runs on this host"
-                ))
-            })?;
+        let slot = self.running(capability)?;
         let hv: HashMap<String, String> =
             values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         slot.provider
@@ -418,17 +412,7 @@ impl HostControl {
 
     /// Asks the provider of `capability` whether it can serve.
     pub async fn health(&self, capability: &str) -> Result<(), RuntimeError> {
-        let slot = self
-            .inner
-            .registry
-            .load()
-            .provider(capability)
-            .cloned()
-            .ok_or_else(|| {
-                refuse(format!(
-                    "no provider of capability {capability} runs on this host"
-                ))
-            })?;
+        let slot = self.running(capability)?;
         slot.provider
             .health()
             .await
