@@ -8,7 +8,7 @@ use crate::providers::{ProviderSlot, Registry};
 use arc_swap::ArcSwap;
 use std::collections::HashSet;
 use std::sync::Arc;
-use wascc_contracts::{BindingRef, CodecProfile, ProviderError, ProviderReply, to_compat};
+use wascc_contracts::{BindingRef, CodecProfile, ProviderError, ProviderReply};
 use wascc_engines::{HostCall, HostHandler, HostReply};
 
 /// Handles the host calls of one actor.
@@ -20,11 +20,9 @@ pub struct ActorHandler {
 }
 
 fn shape(profile: CodecProfile, reply: Result<Vec<u8>, ProviderError>) -> Result<Vec<u8>, String> {
-    let reply = reply.map_err(|e| e.0)?;
-    match profile {
-        CodecProfile::Compat if !reply.is_empty() => to_compat(&reply).map_err(|e| e.to_string()),
-        _ => Ok(reply),
-    }
+    profile
+        .shape(reply.map_err(|e| e.0)?)
+        .map_err(|e| e.to_string())
 }
 
 impl ActorHandler {

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use wascc_contracts::http::{OP_HANDLE_REQUEST, Request};
@@ -136,17 +135,12 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
             };
         }
     };
-    let mut header = HashMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        header
-            .entry(name.as_str().to_string())
-            .and_modify(|e: &mut String| {
-                e.push(',');
-                e.push_str(&v);
-            })
-            .or_insert(v);
-    }
+    let header = wascc_contracts::http::join_headers(
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
     let request = Request {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),

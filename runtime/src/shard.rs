@@ -60,6 +60,37 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Seals an invocation of actor `actor` (an index) and sends it to shard
+    /// `to`; the receiver yields the reply.
+    fn send_invocation(
+        &self,
+        to: ShardId,
+        actor: usize,
+        origin: &str,
+        operation: &str,
+        payload: &[u8],
+        depth: u32,
+    ) -> Result<oneshot::Receiver<Result<Vec<u8>, InvokeError>>, wascc_scheduler::mesh::ShardGone>
+    {
+        let envelope = SealedEnvelope::seal(&Envelope {
+            origin,
+            target: &self.actors[actor].key,
+            operation,
+            payload,
+            depth,
+        });
+        let (reply, rx) = oneshot::channel();
+        self.mesh.send(
+            to,
+            CrossCall {
+                actor,
+                envelope,
+                reply,
+            },
+        )?;
+        Ok(rx)
+    }
+
     pub(crate) fn new(
         actors: Vec<Arc<LoadedActor>>,
         shards: usize,
@@ -192,28 +223,10 @@ pub(crate) async fn invoke(
         let turn = l.turn.get();
         l.turn.set(turn.wrapping_add(1));
         let to = l.shared.placement.pick(actor, turn);
-        let target = &l.shared.actors[actor].key;
-        let envelope = SealedEnvelope::seal(&Envelope {
-            origin,
-            target,
-            operation,
-            payload,
-            depth,
-        });
-        let (reply, rx) = oneshot::channel();
         l.meters.sent_cross_shard();
         Some(
             l.shared
-                .mesh
-                .send(
-                    to,
-                    CrossCall {
-                        actor,
-                        envelope,
-                        reply,
-                    },
-                )
-                .map(|()| rx)
+                .send_invocation(to, actor, origin, operation, payload, depth)
                 .map_err(|e| InvokeError::Route(e.to_string())),
         )
     })
@@ -325,35 +338,15 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
                 .by_key
                 .get(actor)
                 .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
-            let a = &shared.actors[index];
-            let payload = match a.profile {
-                wascc_contracts::CodecProfile::Compat if !payload.is_empty() => {
-                    wascc_contracts::to_compat(&payload).map_err(|e| e.to_string())?
-                }
-                _ => payload,
-            };
+            let payload = shared.actors[index]
+                .profile
+                .shape(payload)
+                .map_err(|e| e.to_string())?;
             let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let to = shared.placement.pick(index, turn);
-            let envelope = SealedEnvelope::seal(&Envelope {
-                origin: "provider",
-                target: &a.key,
-                operation,
-                payload: &payload,
-                depth: 0,
-            });
-            let (reply, rx) = oneshot::channel();
             shared
-                .mesh
-                .send(
-                    to,
-                    CrossCall {
-                        actor: index,
-                        envelope,
-                        reply,
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(rx)
+                .send_invocation(to, index, "provider", operation, &payload, 0)
+                .map_err(|e| e.to_string())
         })();
         Box::pin(async move {
             let rx = sent.map_err(ProviderError)?;

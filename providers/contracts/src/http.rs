@@ -69,6 +69,25 @@ impl Response {
     }
 }
 
+/// Header names to values as a [`Request`] or [`Response`] carries them:
+/// repeated headers joined by `,`, values that are not UTF-8 made lossy.
+pub fn join_headers<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> HashMap<String, String> {
+    let mut joined = HashMap::with_capacity(headers.size_hint().0);
+    for (name, value) in headers {
+        let v = String::from_utf8_lossy(value).into_owned();
+        joined
+            .entry(name.to_string())
+            .and_modify(|e: &mut String| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    joined
+}
+
 /// `wascc:http_client`: outbound HTTP requests made by actors.
 pub mod client {
     /// The capability id of the HTTP client.

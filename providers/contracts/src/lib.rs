@@ -27,7 +27,7 @@ mod provider;
 
 pub use provider::{
     ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext, ProviderError,
-    ProviderFuture, ProviderReply, ReplyFuture, expect_values, no_values_expected, ready,
+    ProviderFuture, ProviderReply, ReplyFuture, expect_values, joined, no_values_expected, ready,
 };
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,17 @@ pub enum CodecProfile {
     /// Built with this project's SDK (custom section [`SDK_MARKER_SECTION`]):
     /// send [`encode`]'s shape.
     Current,
+}
+
+impl CodecProfile {
+    /// Turns a message encoded in the current shape into the shape this
+    /// profile's actors decode (a no-op for `Current` and for empty messages).
+    pub fn shape(self, message: Vec<u8>) -> Result<Vec<u8>, CodecError> {
+        match self {
+            CodecProfile::Compat if !message.is_empty() => to_compat(&message),
+            _ => Ok(message),
+        }
+    }
 }
 
 /// Name of the custom section our guest SDK embeds in every actor.

@@ -72,6 +72,24 @@ pub fn ready<T: Send + 'static>(r: Result<T, ProviderError>) -> ProviderFuture<T
     Box::pin(std::future::ready(r))
 }
 
+/// A provider's work spawned on the host's services runtime, as the future
+/// the host awaits: `task` is the runtime's join handle (any future that
+/// yields the work's result or why the task did not finish), `what` names
+/// the work in the error when the task itself failed.
+pub fn joined<T, E>(
+    what: &'static str,
+    task: impl Future<Output = Result<Result<T, ProviderError>, E>> + Send + 'static,
+) -> ProviderFuture<T>
+where
+    T: Send + 'static,
+    E: std::fmt::Display,
+{
+    Box::pin(async move {
+        task.await
+            .map_err(|e| ProviderError(format!("{what} task failed: {e}")))?
+    })
+}
+
 /// The host's side: how a provider delivers an operation to an actor (a
 /// message on a subscribed subject, an HTTP request). Callable from any
 /// thread; the reply arrives through the future.

@@ -95,7 +95,8 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub struct HttpClientProvider {
     services: tokio::runtime::Handle,
     client: HttpClient,
-    settings: RwLock<HashMap<(String, String), Settings>>,
+    /// By actor, then binding name (looked up by `&str`: no allocation per call).
+    settings: RwLock<HashMap<String, HashMap<String, Settings>>>,
 }
 
 impl HttpClientProvider {
@@ -182,17 +183,12 @@ async fn perform(
                 ))
             })?
             .to_bytes();
-        let mut header = HashMap::new();
-        for (k, v) in &parts.headers {
-            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-            header
-                .entry(k.as_str().to_string())
-                .and_modify(|e: &mut String| {
-                    e.push(',');
-                    e.push_str(&v);
-                })
-                .or_insert(v);
-        }
+        let header = wascc_contracts::http::join_headers(
+            parts
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        );
         let r = Response {
             status_code: parts.status.as_u16() as u32,
             status: parts.status.canonical_reason().unwrap_or("").to_string(),
@@ -222,14 +218,21 @@ impl CapabilityProvider for HttpClientProvider {
     ) -> ProviderFuture<()> {
         let r = Settings::read(values).map(|s| {
             let mut all = self.settings.write().unwrap_or_else(|p| p.into_inner());
-            all.insert((b.actor.to_string(), b.binding.to_string()), s);
+            all.entry(b.actor.to_string())
+                .or_default()
+                .insert(b.binding.to_string(), s);
         });
         wascc_contracts::ready(r)
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
         let mut all = self.settings.write().unwrap_or_else(|p| p.into_inner());
-        all.remove(&(b.actor.to_string(), b.binding.to_string()));
+        if let Some(m) = all.get_mut(b.actor) {
+            m.remove(b.binding);
+            if m.is_empty() {
+                all.remove(b.actor);
+            }
+        }
     }
 
     fn handle_call(&self, b: BindingRef<'_>, op: &str, payload: &[u8]) -> ProviderReply {
@@ -240,8 +243,7 @@ impl CapabilityProvider for HttpClientProvider {
         }
         let settings = {
             let all = self.settings.read().unwrap_or_else(|p| p.into_inner());
-            all.get(&(b.actor.to_string(), b.binding.to_string()))
-                .copied()
+            all.get(b.actor).and_then(|m| m.get(b.binding)).copied()
         };
         let Some(s) = settings else {
             return ProviderReply::Ready(Err(bad(format!(
@@ -256,10 +258,9 @@ impl CapabilityProvider for HttpClientProvider {
             Ok(r) => r,
             Err(e) => return ProviderReply::Ready(Err(e)),
         };
-        let task = self.services.spawn(perform(self.client.clone(), req, s));
-        ProviderReply::Pending(Box::pin(async move {
-            task.await
-                .map_err(|e| bad(format!("http client task failed: {e}")))?
-        }))
+        ProviderReply::Pending(wascc_contracts::joined(
+            "http client",
+            self.services.spawn(perform(self.client.clone(), req, s)),
+        ))
     }
 }

@@ -112,16 +112,16 @@ impl CapabilityProvider for KeyValueProvider {
             }
             Ok(Some(opts)) => opts,
         };
-        let connect = self.services.spawn(RedisStore::connect(opts));
-        Box::pin(async move {
-            let store = connect
-                .await
-                .map_err(|e| ProviderError(format!("redis connect task failed: {e}")))??;
-            tracing::info!(%actor, %binding, url = %store.url(), "key-value binding on redis");
-            let mut r = routes.write().unwrap_or_else(|p| p.into_inner());
-            r.entry(actor).or_default().insert(binding, Arc::new(store));
-            Ok(())
-        })
+        wascc_contracts::joined(
+            "redis connect",
+            self.services.spawn(async move {
+                let store = RedisStore::connect(opts).await?;
+                tracing::info!(%actor, %binding, url = %store.url(), "key-value binding on redis");
+                let mut r = routes.write().unwrap_or_else(|p| p.into_inner());
+                r.entry(actor).or_default().insert(binding, Arc::new(store));
+                Ok(())
+            }),
+        )
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
@@ -138,15 +138,11 @@ impl CapabilityProvider for KeyValueProvider {
     fn handle_call(&self, b: BindingRef<'_>, op: &str, payload: &[u8]) -> ProviderReply {
         match self.route(&b) {
             None => ProviderReply::Ready(self.memory.call(b.binding, op, payload)),
-            Some(store) => {
-                let task = self
-                    .services
-                    .spawn(store.call(op.to_string(), payload.to_vec()));
-                ProviderReply::Pending(Box::pin(async move {
-                    task.await
-                        .map_err(|e| ProviderError(format!("redis task failed: {e}")))?
-                }))
-            }
+            Some(store) => ProviderReply::Pending(wascc_contracts::joined(
+                "redis",
+                self.services
+                    .spawn(store.call(op.to_string(), payload.to_vec())),
+            )),
         }
     }
 
@@ -155,16 +151,15 @@ impl CapabilityProvider for KeyValueProvider {
             let r = self.redis.read().unwrap_or_else(|p| p.into_inner());
             r.values().flat_map(|m| m.values().cloned()).collect()
         };
-        let task = self.services.spawn(async move {
-            for s in stores {
-                s.ping().await?;
-            }
-            Ok(())
-        });
-        Box::pin(async move {
-            task.await
-                .map_err(|e| ProviderError(format!("redis health task failed: {e}")))?
-        })
+        wascc_contracts::joined(
+            "redis health",
+            self.services.spawn(async move {
+                for s in stores {
+                    s.ping().await?;
+                }
+                Ok(())
+            }),
+        )
     }
 
     fn shutdown(&self) {

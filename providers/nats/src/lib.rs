@@ -342,11 +342,7 @@ fn on_services(
     services: &tokio::runtime::Handle,
     work: impl Future<Output = Result<Vec<u8>, ProviderError>> + Send + 'static,
 ) -> ProviderReply {
-    let task = services.spawn(work);
-    ProviderReply::Pending(Box::pin(async move {
-        task.await
-            .map_err(|e| bad(format!("messaging task failed: {e}")))?
-    }))
+    ProviderReply::Pending(wascc_contracts::joined("messaging", services.spawn(work)))
 }
 
 impl CapabilityProvider for NatsMessaging {
@@ -409,10 +405,7 @@ impl CapabilityProvider for NatsMessaging {
             all.entry(actor).or_default().insert(name, binding);
             Ok(())
         });
-        Box::pin(async move {
-            task.await
-                .map_err(|e| bad(format!("NATS bind task failed: {e}")))?
-        })
+        wascc_contracts::joined("NATS bind", task)
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
