@@ -26,7 +26,7 @@ pub mod messaging;
 mod provider;
 
 pub use provider::{
-    ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext, ProviderError,
+    ActorDispatcher, BindingRef, BindingTable, CapabilityProvider, ProviderContext, ProviderError,
     ProviderFuture, ProviderReply, ReplyFuture, expect_values, joined, no_values_expected, ready,
 };
 

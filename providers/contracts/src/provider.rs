@@ -206,3 +206,59 @@ pub fn expect_values(
         ))),
     }
 }
+
+/// What a provider keeps per binding (a connection, settings), by actor and
+/// binding name. Looked up by `&str` (no allocation per call) under a read
+/// lock; a binding bound again replaces the earlier value.
+pub struct BindingTable<T> {
+    by_actor: std::sync::RwLock<HashMap<String, HashMap<String, T>>>,
+}
+
+impl<T> Default for BindingTable<T> {
+    fn default() -> Self {
+        BindingTable {
+            by_actor: std::sync::RwLock::default(),
+        }
+    }
+}
+
+impl<T: Clone> BindingTable<T> {
+    /// The value of a binding.
+    pub fn get(&self, b: &BindingRef<'_>) -> Option<T> {
+        let all = self.by_actor.read().unwrap_or_else(|p| p.into_inner());
+        all.get(b.actor)?.get(b.binding).cloned()
+    }
+
+    /// Records a binding's value, returning the one it replaces.
+    pub fn insert(&self, actor: &str, binding: &str, value: T) -> Option<T> {
+        let mut all = self.by_actor.write().unwrap_or_else(|p| p.into_inner());
+        all.entry(actor.to_string())
+            .or_default()
+            .insert(binding.to_string(), value)
+    }
+
+    /// Forgets a binding, returning its value.
+    pub fn remove(&self, b: &BindingRef<'_>) -> Option<T> {
+        let mut all = self.by_actor.write().unwrap_or_else(|p| p.into_inner());
+        let bindings = all.get_mut(b.actor)?;
+        let removed = bindings.remove(b.binding);
+        if bindings.is_empty() {
+            all.remove(b.actor);
+        }
+        removed
+    }
+
+    /// Every binding's value.
+    pub fn values(&self) -> Vec<T> {
+        let all = self.by_actor.read().unwrap_or_else(|p| p.into_inner());
+        all.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// Forgets every binding.
+    pub fn clear(&self) {
+        self.by_actor
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}

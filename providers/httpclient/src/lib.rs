@@ -11,13 +11,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::Duration;
 use wascc_contracts::http::client::{CAPABILITY_ID, OP_PERFORM_REQUEST};
 use wascc_contracts::http::{Request, Response};
 use wascc_contracts::{
-    BindingRef, CapabilityProvider, ProviderError, ProviderFuture, ProviderReply, decode, encode,
-    expect_values,
+    BindingRef, BindingTable, CapabilityProvider, ProviderError, ProviderFuture, ProviderReply,
+    decode, encode, expect_values,
 };
 
 /// Binding values this provider reads.
@@ -95,8 +94,7 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub struct HttpClientProvider {
     services: tokio::runtime::Handle,
     client: HttpClient,
-    /// By actor, then binding name (looked up by `&str`: no allocation per call).
-    settings: RwLock<HashMap<String, HashMap<String, Settings>>>,
+    settings: BindingTable<Settings>,
 }
 
 impl HttpClientProvider {
@@ -113,7 +111,7 @@ impl HttpClientProvider {
         HttpClientProvider {
             services,
             client,
-            settings: RwLock::default(),
+            settings: BindingTable::default(),
         }
     }
 }
@@ -217,22 +215,13 @@ impl CapabilityProvider for HttpClientProvider {
         values: &HashMap<String, String>,
     ) -> ProviderFuture<()> {
         let r = Settings::read(values).map(|s| {
-            let mut all = self.settings.write().unwrap_or_else(|p| p.into_inner());
-            all.entry(b.actor.to_string())
-                .or_default()
-                .insert(b.binding.to_string(), s);
+            self.settings.insert(b.actor, b.binding, s);
         });
         wascc_contracts::ready(r)
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
-        let mut all = self.settings.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = all.get_mut(b.actor) {
-            m.remove(b.binding);
-            if m.is_empty() {
-                all.remove(b.actor);
-            }
-        }
+        self.settings.remove(&b);
     }
 
     fn handle_call(&self, b: BindingRef<'_>, op: &str, payload: &[u8]) -> ProviderReply {
@@ -241,11 +230,7 @@ impl CapabilityProvider for HttpClientProvider {
                 "capability {CAPABILITY_ID} has no operation {op:?}"
             ))));
         }
-        let settings = {
-            let all = self.settings.read().unwrap_or_else(|p| p.into_inner());
-            all.get(b.actor).and_then(|m| m.get(b.binding)).copied()
-        };
-        let Some(s) = settings else {
+        let Some(s) = self.settings.get(&b) else {
             return ProviderReply::Ready(Err(bad(format!(
                 "actor {} has no {CAPABILITY_ID} binding {:?} on this provider",
                 b.actor, b.binding

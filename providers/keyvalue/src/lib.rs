@@ -15,10 +15,11 @@ pub use memory::MemoryKeyValue;
 pub use redis_store::{RedisOptions, RedisStore};
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use wascc_contracts::keyvalue::CAPABILITY_ID;
 use wascc_contracts::{
-    BindingRef, CapabilityProvider, ProviderError, ProviderFuture, ProviderReply, expect_values,
+    BindingRef, BindingTable, CapabilityProvider, ProviderError, ProviderFuture, ProviderReply,
+    expect_values,
 };
 
 /// Binding values this provider reads.
@@ -56,14 +57,12 @@ pub(crate) fn unknown_operation(op: &str) -> ProviderError {
     ))
 }
 
-/// Redis stores by actor, then binding name.
-type Routes = HashMap<String, HashMap<String, Arc<RedisStore>>>;
-
 /// The `wascc:keyvalue` provider: memory, or Redis per binding.
 pub struct KeyValueProvider {
     memory: MemoryKeyValue,
     services: tokio::runtime::Handle,
-    redis: Arc<RwLock<Routes>>,
+    /// Bindings on Redis; the others are in memory.
+    redis: Arc<BindingTable<Arc<RedisStore>>>,
 }
 
 impl KeyValueProvider {
@@ -77,8 +76,7 @@ impl KeyValueProvider {
     }
 
     fn route(&self, b: &BindingRef<'_>) -> Option<Arc<RedisStore>> {
-        let routes = self.redis.read().unwrap_or_else(|p| p.into_inner());
-        routes.get(b.actor)?.get(b.binding).cloned()
+        self.redis.get(b)
     }
 }
 
@@ -104,10 +102,10 @@ impl CapabilityProvider for KeyValueProvider {
             Err(e) => return wascc_contracts::ready(Err(e)),
             Ok(None) => {
                 // In memory: forget any Redis route of an earlier binding.
-                let mut r = routes.write().unwrap_or_else(|p| p.into_inner());
-                if let Some(m) = r.get_mut(&actor) {
-                    m.remove(&binding);
-                }
+                routes.remove(&BindingRef {
+                    actor: &actor,
+                    binding: &binding,
+                });
                 return wascc_contracts::ready(Ok(()));
             }
             Ok(Some(opts)) => opts,
@@ -117,21 +115,14 @@ impl CapabilityProvider for KeyValueProvider {
             self.services.spawn(async move {
                 let store = RedisStore::connect(opts).await?;
                 tracing::info!(%actor, %binding, url = %store.url(), "key-value binding on redis");
-                let mut r = routes.write().unwrap_or_else(|p| p.into_inner());
-                r.entry(actor).or_default().insert(binding, Arc::new(store));
+                routes.insert(&actor, &binding, Arc::new(store));
                 Ok(())
             }),
         )
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
-        let mut r = self.redis.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = r.get_mut(b.actor) {
-            m.remove(b.binding);
-            if m.is_empty() {
-                r.remove(b.actor);
-            }
-        }
+        self.redis.remove(&b);
     }
 
     // PERFORMANCE_CRITICAL_PATH: every key-value call of every actor.
@@ -147,10 +138,7 @@ impl CapabilityProvider for KeyValueProvider {
     }
 
     fn health(&self) -> ProviderFuture<()> {
-        let stores: Vec<Arc<RedisStore>> = {
-            let r = self.redis.read().unwrap_or_else(|p| p.into_inner());
-            r.values().flat_map(|m| m.values().cloned()).collect()
-        };
+        let stores = self.redis.values();
         wascc_contracts::joined(
             "redis health",
             self.services.spawn(async move {
@@ -163,9 +151,6 @@ impl CapabilityProvider for KeyValueProvider {
     }
 
     fn shutdown(&self) {
-        self.redis
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.redis.clear();
     }
 }

@@ -13,12 +13,12 @@ mod limits;
 use async_nats::{Client, ConnectOptions};
 use futures_lite::StreamExt;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use wascc_contracts::messaging::*;
 use wascc_contracts::{
-    ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext, ProviderError,
+    ActorDispatcher, BindingRef, BindingTable, CapabilityProvider, ProviderContext, ProviderError,
     ProviderFuture, ProviderReply, decode, encode, expect_values,
 };
 
@@ -62,14 +62,11 @@ impl Drop for Binding {
     }
 }
 
-/// By actor, then binding name.
-type Bindings = HashMap<String, HashMap<String, Arc<Binding>>>;
-
 /// The `wascc:messaging` provider.
 pub struct NatsMessaging {
     services: tokio::runtime::Handle,
     dispatcher: Arc<OnceLock<Arc<dyn ActorDispatcher>>>,
-    bindings: Arc<RwLock<Bindings>>,
+    bindings: Arc<BindingTable<Arc<Binding>>>,
 }
 
 /// A binding's values, checked.
@@ -241,16 +238,12 @@ impl NatsMessaging {
     }
 
     fn binding(&self, b: &BindingRef<'_>) -> Result<Arc<Binding>, ProviderError> {
-        let all = self.bindings.read().unwrap_or_else(|p| p.into_inner());
-        all.get(b.actor)
-            .and_then(|m| m.get(b.binding))
-            .cloned()
-            .ok_or_else(|| {
-                bad(format!(
-                    "actor {} has no {CAPABILITY_ID} binding {:?} on this provider",
-                    b.actor, b.binding
-                ))
-            })
+        self.bindings.get(b).ok_or_else(|| {
+            bad(format!(
+                "actor {} has no {CAPABILITY_ID} binding {:?} on this provider",
+                b.actor, b.binding
+            ))
+        })
     }
 }
 
@@ -399,24 +392,16 @@ impl CapabilityProvider for NatsMessaging {
                 url: cfg.url,
                 deliveries,
             });
-            let mut all = bindings.write().unwrap_or_else(|p| p.into_inner());
-            // A binding bound again replaces the old one (whose drop stops
-            // its subscriptions).
-            all.entry(actor).or_default().insert(name, binding);
+            // A binding bound again replaces the old one (whose drop, here,
+            // outside the table's lock, stops its subscriptions).
+            drop(bindings.insert(&actor, &name, binding));
             Ok(())
         });
         wascc_contracts::joined("NATS bind", task)
     }
 
     fn remove_actor(&self, b: BindingRef<'_>) {
-        let removed = {
-            let mut all = self.bindings.write().unwrap_or_else(|p| p.into_inner());
-            let r = all.get_mut(b.actor).and_then(|m| m.remove(b.binding));
-            if all.get(b.actor).is_some_and(HashMap::is_empty) {
-                all.remove(b.actor);
-            }
-            r
-        };
+        let removed = self.bindings.remove(&b);
         // Dropping the binding aborts its delivery tasks at once; in-flight
         // publishes hold their own reference and finish.
         drop(removed);
@@ -437,8 +422,7 @@ impl CapabilityProvider for NatsMessaging {
     }
 
     fn health(&self) -> ProviderFuture<()> {
-        let all = self.bindings.read().unwrap_or_else(|p| p.into_inner());
-        for b in all.values().flat_map(HashMap::values) {
+        for b in self.bindings.values() {
             let state = b.client.connection_state();
             if state != async_nats::connection::State::Connected {
                 return wascc_contracts::ready(Err(bad(format!("NATS at {} is {state}", b.url))));
@@ -448,9 +432,6 @@ impl CapabilityProvider for NatsMessaging {
     }
 
     fn shutdown(&self) {
-        self.bindings
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.bindings.clear();
     }
 }
