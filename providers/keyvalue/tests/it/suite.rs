@@ -44,9 +44,31 @@ fn contract(kv: &Kv) {
     .unwrap();
     let r: GetResponse = kv.call(OP_GET, &GetRequest { key: k("t") }).unwrap();
     assert!(r.exists);
+    // A counter set to expire keeps its expiry through Add (as INCRBY).
+    kv.call::<_, SetResponse>(
+        OP_SET,
+        &SetRequest {
+            key: k("tn"),
+            value: "5".into(),
+            expires_s: 1,
+        },
+    )
+    .unwrap();
+    let r: AddResponse = kv
+        .call(
+            OP_ADD,
+            &AddRequest {
+                key: k("tn"),
+                value: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.value, 6);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r: GetResponse = kv.call(OP_GET, &GetRequest { key: k("t") }).unwrap();
     assert!(!r.exists, "a value set to expire after 1 s is still there");
+    let r: GetResponse = kv.call(OP_GET, &GetRequest { key: k("tn") }).unwrap();
+    assert!(!r.exists, "Add dropped the counter's expiry");
 
     // Atomic add: from nothing, up and down, not on text, not past i32.
     let r: AddResponse = kv
