@@ -7,12 +7,14 @@ PORT ?= 8080
 run:
 	PORT=$(PORT) scripts/run-example.sh
 
-# Builds the actors (wasm32) and runs every test.
+# Builds the actors (wasm32) and the example portable provider (wasm32-wasip1)
+# and runs every test.
 test: actors
 	cargo nextest run --workspace --no-fail-fast
 
 actors:
 	cargo build --release --target wasm32-unknown-unknown --manifest-path actors/Cargo.toml
+	cargo build --release --target wasm32-wasip1 -p memkv --manifest-path actors/Cargo.toml
 	cd actors/as-echo && { [ -d node_modules/assemblyscript ] || npm ci --no-audit --no-fund; } && npm run build
 
 lint:
@@ -20,6 +22,7 @@ lint:
 	cd actors && cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cd actors && cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+	cd actors && cargo clippy --release --target wasm32-wasip1 -p memkv -- -D warnings
 
 bench: actors
 	cargo bench -p wascc-bench --bench suite

@@ -183,5 +183,42 @@ fn actor_calls(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engines, envelopes, http_codec, actor_calls);
+fn provider_calls(c: &mut Criterion) {
+    use wascc_bench::calls::CallHost;
+    // Redis is optional here: the group runs without it, leaving it out.
+    const REDIS: &str = "redis://127.0.0.1:6379/0";
+    let redis = std::net::TcpStream::connect("127.0.0.1:6379").is_ok();
+    let builtin = CallHost::key_value(false, redis.then_some(REDIS));
+    let portable = CallHost::key_value(true, None);
+    let mut g = c.benchmark_group("provider_call");
+    // Each sample is one HTTP request to the actor that makes `iters`
+    // key-value `Get`s; the HTTP request alone (0 calls) is the baseline.
+    g.bench_function("http_request_baseline", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| builtin.kv_get("default", 0)).sum())
+    });
+    // In the host's memory: answered on the shard (`Ready`).
+    g.bench_function("builtin_memory", |b| {
+        b.iter_custom(|iters| builtin.kv_get("default", iters))
+    });
+    // The memkv portable provider: its own thread and wasm instance (`Pending`).
+    g.bench_function("portable_memkv", |b| {
+        b.iter_custom(|iters| portable.kv_get("default", iters))
+    });
+    // Redis on this machine through the services thread (`Pending` + network).
+    if redis {
+        g.bench_function("builtin_redis", |b| {
+            b.iter_custom(|iters| builtin.kv_get("redis", iters))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    engines,
+    envelopes,
+    http_codec,
+    actor_calls,
+    provider_calls
+);
 criterion_main!(benches);

@@ -1,8 +1,10 @@
-//! A real host, in this process, for benchmarks of actor → actor calls:
-//! three kitchen actors on two shards, `a` on shard 0 only, `b` on shard 1
-//! only and `c` on every shard, with HTTP bound to `a`. `a`'s `/repeat`
-//! route calls another actor's `Echo` N times, so one HTTP request carries
-//! N actor calls made by a guest, as in production.
+//! A real host, in this process, for benchmarks of calls a guest makes.
+//! Actor → actor: three kitchen actors on two shards, `a` on shard 0 only,
+//! `b` on shard 1 only and `c` on every shard, with HTTP bound to `a`; `a`'s
+//! `/repeat` route calls another actor's `Echo` N times, so one HTTP request
+//! carries N actor calls made by a guest, as in production. Actor →
+//! provider: one kitchen actor whose `/kvget` route makes N key-value
+//! `Get`s through a binding ([`CallHost::key_value`]).
 
 use crate::signed_actor;
 use nkeys::KeyPair;
@@ -38,10 +40,7 @@ impl CallHost {
             std::fs::write(&path, &s.wasm).expect("write actor");
             (s.key, path)
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let text = format!(
             "actors:\n  - {{path: {}, shards: 1}}\n  - {{path: {}, shards: 1}}\n  - {}\n\
              capabilities: [{{id: wascc:http_server}}]\n\
@@ -51,13 +50,58 @@ impl CallHost {
             c.1.display(),
             a.0
         );
-        let manifest = Manifest::parse(&text, dir.path(), &|_| None).expect("manifest");
+        Self::launch(dir, &text, port, 2, b.0, c.0)
+    }
+
+    /// A one-shard host whose kitchen actor is bound to `wascc:keyvalue`:
+    /// with `portable`, to the memkv portable provider (binding `default`);
+    /// otherwise to the built-in provider, in memory (binding `default`) and
+    /// on the Redis at `redis` (binding `redis`) when given.
+    pub fn key_value(portable: bool, redis: Option<&str>) -> CallHost {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issuer = KeyPair::new_account();
+        let kitchen = signed_actor("kitchen", &["wascc:http_server", "wascc:keyvalue"], &issuer);
+        let path = dir.path().join("kitchen.wasm");
+        std::fs::write(&path, &kitchen.wasm).expect("write actor");
+        let key = &kitchen.key;
+        let port = free_port();
+        let provider = if portable {
+            let memkv = crate::signed_provider("memkv", &issuer);
+            let p = dir.path().join("memkv.wasm");
+            std::fs::write(&p, &memkv.wasm).expect("write provider");
+            format!("{{path: {}}}", p.display())
+        } else {
+            "{id: wascc:keyvalue}".to_string()
+        };
+        let mut text = format!(
+            "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {provider}]\nbindings:\n\
+             \x20 - {{actor: {key}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n\
+             \x20 - {{actor: {key}, capability: wascc:keyvalue}}\n",
+            path.display()
+        );
+        if let Some(url) = redis {
+            text.push_str(&format!(
+                "  - {{actor: {key}, capability: wascc:keyvalue, binding: redis, values: {{URL: \"{url}\"}}}}\n"
+            ));
+        }
+        Self::launch(dir, &text, port, 1, String::new(), String::new())
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        text: &str,
+        port: u16,
+        shards: usize,
+        b: String,
+        c: String,
+    ) -> CallHost {
+        let manifest = Manifest::parse(text, dir.path(), &|_| None).expect("manifest");
         let host = Host::build(&manifest, &HostOptions::default()).expect("host");
         let shutdown = Arc::new(AtomicBool::new(false));
         let stop = shutdown.clone();
         let thread = std::thread::spawn(move || {
             let opts = RunOptions {
-                shards: 2,
+                shards,
                 pin: false,
                 metrics: None,
             };
@@ -77,8 +121,8 @@ impl CallHost {
         };
         stream.set_nodelay(true).expect("nodelay");
         CallHost {
-            b: b.0,
-            c: c.0,
+            b,
+            c,
             conn: Mutex::new(BufReader::new(stream)),
             shutdown,
             thread: Some(thread),
@@ -99,22 +143,28 @@ impl CallHost {
     /// Makes `a` call `target`'s `Echo` `n` times in one HTTP request and
     /// returns the round trip.
     pub fn repeat(&self, target: &str, n: u64) -> Duration {
+        self.request(&format!("/repeat?{target}&{n}"))
+    }
+
+    /// Makes the kitchen actor call key-value `Get` `n` times through
+    /// `binding` in one HTTP request and returns the round trip.
+    pub fn kv_get(&self, binding: &str, n: u64) -> Duration {
+        self.request(&format!("/kvget?{binding}&{n}"))
+    }
+
+    fn request(&self, path: &str) -> Duration {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let req = format!(
-            "POST /repeat?{target}&{n} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n"
-        );
+        let req = format!("POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n");
         let started = Instant::now();
         conn.get_mut().write_all(req.as_bytes()).expect("send");
         let mut len = 0usize;
         let mut status = String::new();
         conn.read_line(&mut status).expect("status line");
-        assert!(status.contains(" 200 "), "repeat failed: {status}");
-        loop {
+        let mut headers_done = false;
+        while !headers_done {
             let mut line = String::new();
             conn.read_line(&mut line).expect("header");
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
+            headers_done = line == "\r\n" || line.is_empty();
             if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap_or(0);
             }
@@ -123,12 +173,19 @@ impl CallHost {
         conn.read_exact(&mut body).expect("body");
         let elapsed = started.elapsed();
         assert!(
-            body.windows(6).any(|w| w == b"\"calls"),
-            "repeat failed: {}",
+            status.contains(" 200 ") && body.windows(6).any(|w| w == b"\"calls"),
+            "{path} failed: {status} {}",
             String::from_utf8_lossy(&body)
         );
         elapsed
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 impl Drop for CallHost {

@@ -38,31 +38,44 @@ pub fn repo_root() -> PathBuf {
 /// cargo's output when the build fails: callers are tests and benches.
 pub fn build_actors() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = repo_root();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--manifest-path",
-            ])
-            .arg(root.join("actors/Cargo.toml"))
-            // The host's build flags (coverage, sanitizers) must not leak into the guest.
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("cannot run cargo to build the actors");
-        assert!(
-            out.status.success(),
-            "building actors/ failed (is the wasm32-unknown-unknown target installed?):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        root.join("actors/target/wasm32-unknown-unknown/release")
-    })
+    DIR.get_or_init(|| build_guest("wasm32-unknown-unknown", &[]))
+}
+
+/// Builds the example portable providers (`wasm32-wasip1`, release) once per
+/// process and returns the folder holding their `.wasm` files.
+pub fn build_providers() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_guest("wasm32-wasip1", &["-p", "memkv"]))
+}
+
+fn build_guest(target: &str, packages: &[&str]) -> PathBuf {
+    let root = repo_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--target", target])
+        .args(packages)
+        .arg("--manifest-path")
+        .arg(root.join("actors/Cargo.toml"))
+        // The host's build flags (coverage, sanitizers) must not leak into the guest.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cannot run cargo to build the actors");
+    assert!(
+        out.status.success(),
+        "building actors/ for {target} failed (is the target installed? rustup target add {target}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root.join("actors/target").join(target).join("release")
+}
+
+/// Builds example portable provider `name` (`memkv`) and signs it as a
+/// provider (`prov: true`) with a fresh module key issued by `issuer`.
+pub fn signed_provider(name: &str, issuer: &KeyPair) -> SignedActor {
+    let path = build_providers().join(format!("{name}.wasm"));
+    let wasm =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    sign_as(&wasm, name, &[], issuer, true)
 }
 
 /// The unsigned module of example actor `name` (`echo`, `kvcounter`, `kitchen`).
@@ -84,19 +97,7 @@ pub struct SignedActor {
 /// Builds and signs example actor `name` with a fresh module key, issued by
 /// `issuer`, with `caps` in its claims.
 pub fn signed_actor(name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor {
-    let module = KeyPair::new_module();
-    let req = wascc_claims::SignRequest {
-        name: name.to_string(),
-        caps: caps.iter().map(|c| c.to_string()).collect(),
-        ..Default::default()
-    };
-    let wasm = wascc_claims::sign(&actor_wasm(name), &req, issuer, &module.public_key())
-        .expect("signing failed");
-    SignedActor {
-        wasm,
-        key: module.public_key(),
-        issuer: issuer.public_key(),
-    }
+    sign_module(&actor_wasm(name), name, caps, issuer)
 }
 
 /// Builds the AssemblyScript echo actor (`actors/as-echo`, with npm) once
@@ -130,10 +131,21 @@ pub fn as_echo_wasm() -> Vec<u8> {
 
 /// Signs `wasm` with a fresh module key issued by `issuer`.
 pub fn sign_module(wasm: &[u8], name: &str, caps: &[&str], issuer: &KeyPair) -> SignedActor {
+    sign_as(wasm, name, caps, issuer, false)
+}
+
+fn sign_as(
+    wasm: &[u8],
+    name: &str,
+    caps: &[&str],
+    issuer: &KeyPair,
+    provider: bool,
+) -> SignedActor {
     let module = KeyPair::new_module();
     let req = wascc_claims::SignRequest {
         name: name.to_string(),
         caps: caps.iter().map(|c| c.to_string()).collect(),
+        provider,
         ..Default::default()
     };
     let wasm =

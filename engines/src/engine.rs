@@ -159,6 +159,8 @@ impl EngineConfig {
 struct Inner {
     engine: wasmtime::Engine,
     linker: Linker<WapcState>,
+    /// `linker` plus WASI preview 1, for portable providers.
+    wasi_linker: Linker<WapcState>,
     config: EngineConfig,
     modules: Mutex<HashMap<[u8; 32], ActorModule>>,
     ticker_stop: Arc<AtomicBool>,
@@ -219,6 +221,8 @@ impl Engine {
         let engine = wasmtime::Engine::new(&wt).map_err(cfg_err)?;
         let mut linker = Linker::new(&engine);
         add_to_linker(&mut linker).map_err(cfg_err)?;
+        let mut wasi_linker = linker.clone();
+        crate::wasi::add_to_linker(&mut wasi_linker).map_err(cfg_err)?;
         if let Some(dir) = &config.aot_dir {
             std::fs::create_dir_all(dir).map_err(|e| EngineError::AotCache {
                 path: dir.display().to_string(),
@@ -231,6 +235,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                wasi_linker,
                 config,
                 modules: Mutex::new(HashMap::new()),
                 ticker_stop,
@@ -250,21 +255,43 @@ impl Engine {
         if let Some(m) = self.lock_modules().get(&key) {
             return Ok(m.clone());
         }
-        let module = match &self.inner.config.aot_dir {
-            Some(dir) => self.load_precompiled(dir, &key, wasm)?,
-            None => Module::new(&self.inner.engine, wasm)
-                .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?,
-        };
-        let actor = self.prepare(module)?;
+        let module = self.compile(&key, wasm)?;
+        let actor = self.prepare(module, &self.inner.linker, false)?;
         self.lock_modules().insert(key, actor.clone());
         Ok(actor)
+    }
+
+    /// Compiles a portable capability provider: a waPC module built for
+    /// WASI preview 1, linked with a WASI that maps nothing of the machine
+    /// (see [`WasiConfig`](crate::WasiConfig)). Not cached: a host runs few
+    /// providers, each once.
+    pub fn load_wasi(&self, wasm: &[u8]) -> Result<ActorModule, EngineError> {
+        let key: [u8; 32] = Sha256::digest(wasm).into();
+        let module = self.compile(&key, wasm)?;
+        let mut linker = self.inner.wasi_linker.clone();
+        crate::wasi::define_missing(&mut linker, &module)
+            .map_err(|e| EngineError::NotWapc(format!("{e:#}")))?;
+        self.prepare(module, &linker, true)
+    }
+
+    fn compile(&self, key: &[u8; 32], wasm: &[u8]) -> Result<Module, EngineError> {
+        match &self.inner.config.aot_dir {
+            Some(dir) => self.load_precompiled(dir, key, wasm),
+            None => Module::new(&self.inner.engine, wasm)
+                .map_err(|e| EngineError::InvalidModule(format!("{e:#}"))),
+        }
     }
 
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], ActorModule>> {
         self.inner.modules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn prepare(&self, module: Module) -> Result<ActorModule, EngineError> {
+    fn prepare(
+        &self,
+        module: Module,
+        linker: &Linker<WapcState>,
+        wasi: bool,
+    ) -> Result<ActorModule, EngineError> {
         let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
         for required in ["__guest_call", "memory"] {
             if !exports.iter().any(|e| e == required) {
@@ -273,14 +300,13 @@ impl Engine {
                 )));
             }
         }
-        let pre = self
-            .inner
-            .linker
+        let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| EngineError::NotWapc(format!("{e:#}")))?;
         Ok(ActorModule {
             pre,
             engine: self.clone(),
+            wasi,
         })
     }
 
@@ -363,6 +389,8 @@ fn spawn_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) {
 pub struct ActorModule {
     pre: InstancePre<WapcState>,
     engine: Engine,
+    /// Linked with WASI ([`Engine::load_wasi`]).
+    wasi: bool,
 }
 
 impl std::fmt::Debug for ActorModule {
@@ -380,11 +408,23 @@ impl ActorModule {
     }
 
     /// Instantiates the module from the pool and runs its initializers
-    /// (`_start`, then `wapc_init`, where exported).
+    /// (`_initialize`, `_start`, then `wapc_init`, where exported). A
+    /// module from [`Engine::load_wasi`] sees an empty WASI configuration.
     pub async fn instantiate(
         &self,
         actor: &str,
         handler: Arc<dyn HostHandler>,
+    ) -> Result<WapcInstance, EngineError> {
+        self.instantiate_with(actor, handler, None).await
+    }
+
+    /// Like [`instantiate`](Self::instantiate), showing a module from
+    /// [`Engine::load_wasi`] the arguments and environment of `wasi`.
+    pub async fn instantiate_with(
+        &self,
+        actor: &str,
+        handler: Arc<dyn HostHandler>,
+        wasi: Option<&crate::WasiConfig>,
     ) -> Result<WapcInstance, EngineError> {
         let cfg = &self.engine.inner.config;
         let fail = |reason: String| EngineError::Instantiate {
@@ -401,6 +441,11 @@ impl ActorModule {
             WapcState::new(Arc::from(actor), handler, cfg.call_deadline, limits),
         );
         store.limiter(|st| &mut st.limits);
+        if self.wasi {
+            store.data_mut().wasi = Some(Box::new(crate::wasi::WasiCtx::new(
+                wasi.unwrap_or(&crate::WasiConfig::default()),
+            )));
+        }
         if let Some(fuel) = cfg.fuel_per_call {
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
             store
@@ -431,7 +476,9 @@ impl ActorModule {
                 let guest_call = instance
                     .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
                     .map_err(|e| fail(format!("`__guest_call` has the wrong signature: {e:#}")))?;
-                for init in ["_start", "wapc_init"] {
+                // `_initialize`: a WASI reactor's constructors (Rust cdylibs
+                // for wasm32-wasip1 export it).
+                for init in ["_initialize", "_start", "wapc_init"] {
                     if let Ok(f) = instance.get_typed_func::<(), ()>(&mut store, init) {
                         store.data_mut().call_started = std::time::Instant::now();
                         store.set_epoch_deadline(1);
@@ -440,6 +487,7 @@ impl ActorModule {
                             .map_err(|e| fail(format!("{init} trapped: {e:#}")))?;
                     }
                 }
+                crate::wasi::flush_output(store.data_mut(), true);
                 Ok::<_, EngineError>(guest_call)
             };
             Metered::new(std::pin::pin!(init)).await

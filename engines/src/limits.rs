@@ -66,3 +66,8 @@ pub const DENSE_MAX_WASM_STACK: usize = 64 << 10;
 /// Fiber stack of one call on a dense engine: the wasm frames plus room for
 /// the host's frames during host calls.
 pub const DENSE_ASYNC_STACK: usize = 192 << 10;
+
+/// Longest line of a portable provider's standard output or error kept
+/// before it is logged unfinished: bounds what a provider that never writes
+/// a newline holds in host memory.
+pub const MAX_WASI_LINE: usize = 16 << 10;

@@ -63,6 +63,9 @@ pub(crate) struct WapcState {
     pub(crate) limits: wasmtime::StoreLimits,
     /// Depth of the running invocation, passed on to its host calls.
     depth: u32,
+    /// WASI state of a portable provider (`None` for actors: boxed, so an
+    /// actor's store pays one pointer for it).
+    pub(crate) wasi: Option<Box<crate::wasi::WasiCtx>>,
 }
 
 impl WapcState {
@@ -87,6 +90,7 @@ impl WapcState {
             deadline_hit: false,
             limits,
             depth: 0,
+            wasi: None,
         }
     }
 }
@@ -98,7 +102,7 @@ fn memory(caller: &Caller<'_, WapcState>) -> wasmtime::Result<Memory> {
         .ok_or_else(|| wasmtime::Error::msg("actor exports no memory named `memory`"))
 }
 
-fn read_guest(
+pub(crate) fn read_guest(
     caller: &Caller<'_, WapcState>,
     ptr: i32,
     len: i32,
@@ -119,7 +123,7 @@ fn read_guest(
         })
 }
 
-fn write_guest(
+pub(crate) fn write_guest(
     caller: &mut Caller<'_, WapcState>,
     ptr: i32,
     bytes: &[u8],
@@ -381,6 +385,7 @@ impl WapcInstance {
         };
         self.last_actor_ns = actor_ns;
         let st = self.store.data_mut();
+        crate::wasi::flush_output(st, true);
         match result {
             Ok(1) => Ok(st.guest_response.take().unwrap_or_default()),
             Ok(_) => Err(CallError::Guest(st.guest_error.take().unwrap_or_else(

@@ -19,6 +19,14 @@ pub enum RuntimeError {
         /// What is wrong.
         reason: String,
     },
+    /// A portable provider module cannot be read, verified or started.
+    #[error("portable provider {path}: {reason}")]
+    Provider {
+        /// The module file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A binding is invalid.
     #[error("manifest {manifest}: binding of actor {actor} to {capability} ({binding}): {reason}")]
     Binding {

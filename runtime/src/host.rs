@@ -5,9 +5,9 @@ use crate::RuntimeError;
 use crate::dispatch::ActorHandler;
 use crate::http;
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
-use crate::manifest::{InstancePolicy, Manifest};
+use crate::manifest::{CapabilitySpec, InstancePolicy, Manifest};
 use crate::metrics::{self, ActorInfo, Usage};
-use crate::providers::{ActorCaps, HostControl};
+use crate::providers::{ActorCaps, HostControl, PortableOptions};
 use crate::shard::HostDispatcher;
 use crate::shard::{self, Shared};
 use std::cell::Cell;
@@ -182,20 +182,37 @@ impl Host {
         };
         let services = crate::providers::start_services()?;
         let dispatcher = Arc::new(HostDispatcher::default());
-        let control = HostControl::new(dispatcher.clone(), services.handle().clone());
-        for id in &manifest.capabilities {
-            if id == wascc_contracts::http::CAPABILITY_ID {
-                continue;
-            }
-            futures_lite::future::block_on(control.start_builtin(id))
-                .map_err(|e| manifest_err(e.to_string()))?;
-        }
-
-        // Claims first: nothing is compiled for an actor that may not run.
         let verify = VerifyOptions {
             trusted_issuers: opts.trusted_issuers.clone(),
             now: None,
         };
+        let control = HostControl::new(
+            dispatcher.clone(),
+            services.handle().clone(),
+            PortableOptions {
+                verify: verify.clone(),
+                call_deadline: opts.call_deadline,
+            },
+        );
+        // The capability ids the manifest's providers provide.
+        let mut provided: Vec<String> = Vec::new();
+        for c in &manifest.capabilities {
+            let id = match c {
+                CapabilitySpec::Builtin(id) => {
+                    if id != wascc_contracts::http::CAPABILITY_ID {
+                        futures_lite::future::block_on(control.start_builtin(id))
+                            .map_err(|e| manifest_err(e.to_string()))?;
+                    }
+                    id.clone()
+                }
+                CapabilitySpec::Portable(spec) => {
+                    futures_lite::future::block_on(control.start_portable(spec))
+                        .map_err(|e| manifest_err(e.to_string()))?
+                }
+            };
+            provided.push(id);
+        }
+        // Claims first: nothing is compiled for an actor that may not run.
         let mut verified: Vec<(wascc_claims::Token, crate::manifest::ActorSpec, Vec<u8>)> =
             Vec::new();
         for spec in &manifest.actors {
@@ -225,10 +242,11 @@ impl Host {
                 .iter()
                 .find(|(t, _, _)| t.claims.sub == b.actor)
                 .ok_or_else(|| bind_err("the actor is not among the manifest's actors".into()))?;
-            if !manifest.capabilities.contains(&b.capability) {
-                return Err(bind_err(
-                    "the capability is not listed under capabilities".into(),
-                ));
+            if !provided.contains(&b.capability) {
+                return Err(bind_err(format!(
+                    "no provider listed under capabilities provides it (they provide [{}])",
+                    provided.join(", ")
+                )));
             }
             let caps = token
                 .claims

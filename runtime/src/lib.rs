@@ -13,6 +13,7 @@ pub mod limits;
 pub mod manifest;
 pub mod metrics;
 pub mod placement;
+mod portable;
 mod providers;
 mod shard;
 

@@ -42,3 +42,13 @@ pub const PROVIDER_DRAIN_TIMEOUT: Duration = DRAIN_TIMEOUT;
 /// one, so that the shards keep the other cores; provider work there is
 /// waiting on sockets, not computing.
 pub const SERVICES_THREADS: usize = 1;
+
+/// Calls queued for one portable provider: it serves them one at a time on
+/// its own thread, so past this many a caller gets an "overloaded" error at
+/// once rather than an ever longer wait.
+pub const PORTABLE_QUEUE: usize = 1024;
+
+/// Instances in the pool of the portable providers' engine: one per running
+/// portable provider, plus one while a lost instance is replaced. The pool
+/// reserves address space for each, so it is kept small.
+pub const PORTABLE_MAX_INSTANCES: u32 = 32;

@@ -7,7 +7,9 @@
 //!   - { path: ./kv.wasm, engine: interp } # or a path with options:
 //!   - { path: ./a.wasm, instances: fresh, shards: 1 } # engine, instances, shards
 //! capabilities:
-//!   - id: wascc:http_server
+//!   - id: wascc:http_server             # a provider built into the host
+//!   - { path: ./kv.wasm, binding: default, env: { A: b }, args: [kv] }
+//!                                       # a portable (wasm) provider
 //! bindings:
 //!   - actor: MB4OLDIC...
 //!     capability: wascc:http_server
@@ -67,8 +69,13 @@ struct RawCapability {
     id: Option<String>,
     #[serde(default)]
     path: Option<String>,
+    /// waSCC 0.x manifests call it `binding_name`.
+    #[serde(default, alias = "binding_name")]
+    binding: Option<String>,
     #[serde(default)]
-    binding_name: Option<String>,
+    env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    args: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -123,6 +130,29 @@ pub struct BindingSpec {
     pub values: BTreeMap<String, String>,
 }
 
+/// A portable (wasm) capability provider to start.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortableSpec {
+    /// The module file, resolved against the manifest's folder.
+    pub path: PathBuf,
+    /// The binding name it serves (`default` when omitted).
+    pub binding: String,
+    /// Environment variables its WASI shows (none by default; values
+    /// expanded from the host's environment).
+    pub env: BTreeMap<String, String>,
+    /// Program arguments its WASI shows (none by default).
+    pub args: Vec<String>,
+}
+
+/// A capability provider to start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CapabilitySpec {
+    /// The built-in provider of a capability id.
+    Builtin(String),
+    /// A portable provider; its capability id is what it reports.
+    Portable(PortableSpec),
+}
+
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Manifest {
@@ -132,8 +162,8 @@ pub struct Manifest {
     pub labels: BTreeMap<String, String>,
     /// Actors to start.
     pub actors: Vec<ActorSpec>,
-    /// Capability ids of built-in providers to start.
-    pub capabilities: Vec<String>,
+    /// Providers to start.
+    pub capabilities: Vec<CapabilitySpec>,
     /// Bindings.
     pub bindings: Vec<BindingSpec>,
 }
@@ -219,23 +249,67 @@ impl Manifest {
         for (i, c) in raw.capabilities.into_iter().enumerate() {
             match (c.id, c.path) {
                 (Some(id), None) => {
-                    if c.binding_name.is_some() {
+                    let misplaced = [
+                        ("binding", c.binding.is_some()),
+                        ("env", c.env.is_some()),
+                        ("args", c.args.is_some()),
+                    ];
+                    if let Some((field, _)) = misplaced.iter().find(|(_, set)| *set) {
                         return Err(format!(
-                            "capabilities[{i}] ({id}): binding_name belongs on each binding, not on the capability"
+                            "capabilities[{i}] ({id}): {field} applies to a portable provider (path:), \
+                             not to a built-in one; a binding name belongs on each binding"
                         ));
                     }
-                    if capabilities.contains(&id) {
+                    if capabilities.contains(&CapabilitySpec::Builtin(id.clone())) {
                         return Err(format!("capabilities[{i}]: {id} is listed twice"));
                     }
-                    capabilities.push(id)
+                    capabilities.push(CapabilitySpec::Builtin(id))
                 }
-                (_, Some(p)) => {
+                (None, Some(path)) => {
+                    let lower = path.to_ascii_lowercase();
+                    if [".so", ".dylib", ".dll"].iter().any(|e| lower.ends_with(e)) {
+                        return Err(format!(
+                            "capabilities[{i}]: {path:?} is a native plugin (waSCC 0.x); this host loads \
+                             portable (wasm) providers by path and has its providers built in (id: wascc:keyvalue)"
+                        ));
+                    }
+                    if path.trim().is_empty() {
+                        return Err(format!("capabilities[{i}]: empty path"));
+                    }
+                    let binding = c
+                        .binding
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| wascc_contracts::DEFAULT_BINDING.to_string());
+                    let mut env_vars = BTreeMap::new();
+                    for (k, v) in c.env.unwrap_or_default() {
+                        if k.is_empty() || k.contains('=') {
+                            return Err(format!(
+                                "capabilities[{i}] ({path}): environment variable name {k:?} is empty or holds '='"
+                            ));
+                        }
+                        let v = expand_env(&v, env)
+                            .map_err(|e| format!("capabilities[{i}] ({path}) env {k}: {e}"))?;
+                        env_vars.insert(k, v);
+                    }
+                    let p = PathBuf::from(&path);
+                    capabilities.push(CapabilitySpec::Portable(PortableSpec {
+                        path: if p.is_absolute() { p } else { base.join(p) },
+                        binding,
+                        env: env_vars,
+                        args: c.args.unwrap_or_default(),
+                    }));
+                }
+                (Some(id), Some(path)) => {
                     return Err(format!(
-                        "capabilities[{i}]: path {p:?} names a waSCC 0.x native plugin; native 0.x plugins are \
-                         not loadable by this host, use a built-in capability id (id: wascc:keyvalue)"
+                        "capabilities[{i}]: give either id ({id}, a built-in provider) or path ({path}, a \
+                         portable provider), not both: a portable provider reports its own capability id"
                     ));
                 }
-                (None, None) => return Err(format!("capabilities[{i}]: needs an id")),
+                (None, None) => {
+                    return Err(format!(
+                        "capabilities[{i}]: needs an id (built-in provider) or a path (portable provider)"
+                    ));
+                }
             }
         }
         let mut bindings = Vec::new();

@@ -10,12 +10,15 @@
 //! stopped meanwhile.
 
 use crate::RuntimeError;
-use crate::limits::{PROVIDER_DRAIN_TIMEOUT, SERVICES_THREADS, SHUTDOWN_POLL};
+use crate::limits::{
+    PORTABLE_MAX_INSTANCES, PROVIDER_DRAIN_TIMEOUT, SERVICES_THREADS, SHUTDOWN_POLL,
+};
+use crate::manifest::PortableSpec;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use wascc_contracts::{ActorDispatcher, BindingRef, CapabilityProvider, ProviderContext};
 
 /// A running provider and the calls in flight to it.
@@ -103,6 +106,19 @@ struct Inner {
     actors: ArcSwap<HashMap<String, ActorCaps>>,
     dispatcher: Arc<dyn ActorDispatcher>,
     services: tokio::runtime::Handle,
+    /// Whose portable providers may run, and their calls' deadline.
+    portable: PortableOptions,
+    /// The engine of portable providers, built with the first one.
+    portable_engine: OnceLock<wascc_engines::Engine>,
+}
+
+/// How portable providers are checked and run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PortableOptions {
+    /// The claims check (trusted issuers).
+    pub(crate) verify: wascc_claims::VerifyOptions,
+    /// Time one call to a portable provider may run.
+    pub(crate) call_deadline: Duration,
 }
 
 /// The host API for providers and bindings. Cheap to clone; callable from
@@ -120,6 +136,7 @@ impl HostControl {
     pub(crate) fn new(
         dispatcher: Arc<dyn ActorDispatcher>,
         services: tokio::runtime::Handle,
+        portable: PortableOptions,
     ) -> Self {
         HostControl {
             inner: Arc::new(Inner {
@@ -128,6 +145,8 @@ impl HostControl {
                 actors: ArcSwap::default(),
                 dispatcher,
                 services,
+                portable,
+                portable_engine: OnceLock::new(),
             }),
         }
     }
@@ -249,6 +268,35 @@ impl HostControl {
         self.start_provider(p).await
     }
 
+    /// Loads the portable (wasm) provider `spec` names (its claims must say
+    /// it is a provider, from a trusted issuer) and starts it for the
+    /// capability id it reports, which is returned. Compiling blocks the
+    /// caller for a while: call it from a control thread, not a shard.
+    pub async fn start_portable(&self, spec: &PortableSpec) -> Result<String, RuntimeError> {
+        let engine = match self.inner.portable_engine.get() {
+            Some(e) => e.clone(),
+            None => {
+                let mut cfg = wascc_engines::EngineConfig::new(wascc_engines::EngineKind::Jit);
+                cfg.max_instances = PORTABLE_MAX_INSTANCES;
+                cfg.max_concurrent_calls = PORTABLE_MAX_INSTANCES;
+                cfg.call_deadline = self.inner.portable.call_deadline;
+                let e = wascc_engines::Engine::new(cfg)?;
+                self.inner.portable_engine.get_or_init(|| e).clone()
+            }
+        };
+        let provider =
+            crate::portable::PortableProvider::load(spec, &engine, &self.inner.portable.verify)
+                .await?;
+        let id = provider.capability_id().to_string();
+        self.start_provider(Arc::new(provider))
+            .await
+            .map_err(|e| RuntimeError::Provider {
+                path: spec.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(id)
+    }
+
     /// Stops the provider of `capability`: new calls to it are refused at
     /// once, calls in flight finish (up to [`PROVIDER_DRAIN_TIMEOUT`]), then
     /// it shuts down. Its bindings stay recorded for a later start.
@@ -265,11 +313,13 @@ impl HostControl {
         while slot.in_flight.load(Ordering::Acquire) > 0
             && started.elapsed() < PROVIDER_DRAIN_TIMEOUT
         {
-            // The timer runs on the services runtime; the wait works on any executor.
+            // The timer runs on the services runtime; the wait works on any
+            // executor. The sleep is made inside the task: tokio's timer
+            // must be created in its runtime's context.
             let _ = self
                 .inner
                 .services
-                .spawn(tokio::time::sleep(SHUTDOWN_POLL))
+                .spawn(async { tokio::time::sleep(SHUTDOWN_POLL).await })
                 .await;
         }
         let abandoned = slot.in_flight.load(Ordering::Acquire);

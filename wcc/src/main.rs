@@ -58,7 +58,7 @@ enum KeyKind {
     reason = "parsed once per process; boxing buys nothing"
 )]
 enum ClaimsCmd {
-    /// Signs an actor module, replacing any claims it had.
+    /// Signs an actor (or portable provider) module, replacing any claims it had.
     Sign {
         /// The module to sign.
         input: PathBuf,
@@ -92,6 +92,9 @@ enum ClaimsCmd {
         /// Delay before the claims become valid, e.g. 1h.
         #[arg(long, value_parser = parse_duration)]
         not_before: Option<Duration>,
+        /// Signs a portable (wasm) capability provider (`prov: true`), not an actor.
+        #[arg(long)]
+        provider: bool,
     },
     /// Shows the claims of a module and whether they verify.
     Inspect {
@@ -150,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ver,
             expires_in,
             not_before,
+            provider,
         }) => {
             let issuer = load_seed(&issuer, 'A', "--issuer")?;
             let subject = load_seed(&subject, 'M', "--subject")?;
@@ -164,14 +168,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ver,
                 expires: expires_in.map(|d| now + d.as_secs()),
                 not_before: not_before.map(|d| now + d.as_secs()),
+                provider,
             };
             let signed = wascc_claims::sign(&module, &req, &issuer, &subject.public_key())
                 .with_context(|| format!("cannot sign {}", input.display()))?;
             std::fs::write(&output, signed)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             eprintln!(
-                "Signed {} as actor {} (issuer {})",
+                "Signed {} as {} {} (issuer {})",
                 output.display(),
+                if provider { "provider" } else { "actor" },
                 subject.public_key(),
                 issuer.public_key()
             );
@@ -201,7 +207,13 @@ fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
     let token = wascc_claims::extract(&module)
         .with_context(|| format!("cannot read claims of {}", file.display()))?
         .ok_or_else(|| anyhow::anyhow!("{} has no claims (no jwt section)", file.display()))?;
-    let verdict = wascc_claims::verify(&module, &wascc_claims::VerifyOptions::default());
+    let is_provider = token.claims.wascap.as_ref().is_some_and(|m| m.prov);
+    let opts = wascc_claims::VerifyOptions::default();
+    let verdict = if is_provider {
+        wascc_claims::verify_provider(&module, &opts)
+    } else {
+        wascc_claims::verify(&module, &opts)
+    };
     let c = &token.claims;
     let meta = c.wascap.clone().unwrap_or_default();
     let mut out = json!({

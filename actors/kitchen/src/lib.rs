@@ -86,6 +86,19 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
             }
             json!({ "calls": n })
         }
+        // ?BINDING&N: N key-value `Get`s through BINDING (provider call benchmarks).
+        "/kvget" => {
+            let (binding, n) = req
+                .query_string
+                .split_once('&')
+                .unwrap_or((&req.query_string, "1"));
+            let n: u32 = n.parse().unwrap_or(1);
+            let kv = keyvalue::host(binding);
+            for _ in 0..n {
+                kv.get("bench")?;
+            }
+            json!({ "calls": n })
+        }
         // ?KEY: starts a `Chain` at actor KEY.
         "/chain" => match call_actor(&req.query_string, "Chain", &req.query_string) {
             Ok(r) => json!({ "reply": r }),

@@ -18,6 +18,7 @@ pub mod http_client;
 pub mod keyvalue;
 pub mod logging;
 pub mod messaging;
+pub mod provider;
 
 pub use wascc_contracts as contracts;
 

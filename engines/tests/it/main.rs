@@ -224,3 +224,116 @@ fn unknown_engine_kinds_are_named() {
         "unknown engine kind \"turbo\": expected jit, interp, aot or constrained"
     );
 }
+
+/// A portable provider's view of WASI in WAT: operation `info` answers with
+/// what the WASI calls returned (layout in the test), `env` with the
+/// environment block, `x…` exits through `proc_exit`.
+const WASI_GUEST: &str = r#"
+(module
+  (import "wapc" "__guest_request" (func $req (param i32 i32)))
+  (import "wapc" "__guest_response" (func $resp (param i32 i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $esz (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $eget (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $asz (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $rand (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 700) "hello from wasi\n")
+  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+    (call $req (i32.const 100) (i32.const 200))
+    (if (i32.eq (i32.load8_u (i32.const 100)) (i32.const 120))
+      (then (call $exit (i32.const 3))))
+    (if (i32.eq (i32.load8_u (i32.const 100)) (i32.const 101))
+      (then
+        (drop (call $esz (i32.const 300) (i32.const 304)))
+        (drop (call $eget (i32.const 400) (i32.const 500)))
+        (call $resp (i32.const 500) (i32.load (i32.const 304)))
+        (return (i32.const 1))))
+    (drop (call $esz (i32.const 300) (i32.const 304)))
+    (drop (call $asz (i32.const 308) (i32.const 312)))
+    (i32.store (i32.const 316)
+      (call $open (i32.const 3) (i32.const 0) (i32.const 700) (i32.const 5) (i32.const 0)
+                  (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 900)))
+    (drop (call $clock (i32.const 0) (i64.const 0) (i32.const 320)))
+    (drop (call $rand (i32.const 328) (i32.const 16)))
+    (i32.store (i32.const 344) (call $poll (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 900)))
+    (i32.store (i32.const 348) (call $prestat (i32.const 3) (i32.const 900)))
+    (i32.store (i32.const 352) (call $clock (i32.const 2) (i64.const 0) (i32.const 900)))
+    (i32.store (i32.const 600) (i32.const 700))
+    (i32.store (i32.const 604) (i32.const 16))
+    (i32.store (i32.const 356) (call $write (i32.const 1) (i32.const 600) (i32.const 1) (i32.const 360)))
+    (call $resp (i32.const 300) (i32.const 64))
+    (i32.const 1)))
+"#;
+
+#[test]
+fn portable_providers_get_a_wasi_that_maps_nothing_unless_configured() {
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let wasm = wat::parse_str(WASI_GUEST).unwrap();
+    for kind in [EngineKind::Jit, EngineKind::Interp] {
+        let module = engine(kind).load_wasi(&wasm).unwrap();
+        let rec = Arc::new(Recorder::default());
+        let cfg = WasiConfig {
+            args: vec!["prov".into(), "x".into()],
+            env: vec![
+                ("A".into(), "1".into()),
+                ("GREETING".into(), "hi there".into()),
+            ],
+        };
+        let mut inst = block_on(module.instantiate_with("MPROV", rec.clone(), Some(&cfg))).unwrap();
+        let info = block_on(inst.call("info", b"")).unwrap();
+        assert_eq!(u32_at(&info, 0), 2, "{kind}: environment variables");
+        assert_eq!(u32_at(&info, 4), 22, "{kind}: A=1\\0GREETING=hi there\\0");
+        assert_eq!(
+            (u32_at(&info, 8), u32_at(&info, 12)),
+            (2, 7),
+            "{kind}: args"
+        );
+        assert_eq!(u32_at(&info, 16), 76, "{kind}: path_open is ENOTCAPABLE");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let clock = u64::from_le_bytes(info[20..28].try_into().unwrap()) / 1_000_000_000;
+        assert!(
+            clock.abs_diff(now) < 60,
+            "{kind}: realtime {clock} vs {now}"
+        );
+        assert_ne!(&info[28..44], &[0u8; 16], "{kind}: random bytes");
+        assert_eq!(u32_at(&info, 44), 52, "{kind}: poll_oneoff is ENOSYS");
+        assert_eq!(u32_at(&info, 48), 8, "{kind}: no preopened directory");
+        assert_eq!(u32_at(&info, 52), 28, "{kind}: no CPU-time clock");
+        assert_eq!(
+            (u32_at(&info, 56), u32_at(&info, 60)),
+            (0, 16),
+            "{kind}: stdout"
+        );
+        assert_eq!(
+            rec.logs.lock().unwrap().as_slice(),
+            ["MPROV: hello from wasi"],
+            "{kind}"
+        );
+        let env = block_on(inst.call("env", b"")).unwrap();
+        assert_eq!(env, b"A=1\0GREETING=hi there\0", "{kind}");
+        let e = block_on(inst.call("xit", b"")).unwrap_err();
+        assert!(
+            matches!(&e, CallError::Trap(m) if m.contains("exited (proc_exit) with code 3")),
+            "{kind}: {e}"
+        );
+
+        // Unconfigured: an empty environment and no arguments.
+        let mut bare = block_on(module.instantiate("MPROV", rec.clone())).unwrap();
+        let info = block_on(bare.call("info", b"")).unwrap();
+        assert_eq!(
+            (u32_at(&info, 0), u32_at(&info, 8)),
+            (0, 0),
+            "{kind}: nothing configured"
+        );
+    }
+}

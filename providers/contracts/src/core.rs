@@ -30,3 +30,71 @@ pub struct HealthRequest {
     /// Unused; present because 0.x sent it.
     pub placeholder: bool,
 }
+
+/// Asks a portable (wasm) provider which capability it provides (waSCC 0.x
+/// `GetCapabilityDescriptor`; the payload is a [`HealthRequest`], the reply
+/// a [`CapabilityDescriptor`]).
+pub const OP_GET_CAPABILITY_DESCRIPTOR: &str = "GetCapabilityDescriptor";
+
+/// What a provider says of itself (waSCC 0.x shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CapabilityDescriptor {
+    /// The capability id it provides (`wascc:keyvalue`).
+    pub id: String,
+    /// A human-readable name.
+    pub name: String,
+    /// A version string.
+    #[serde(default)]
+    pub version: String,
+    /// A revision number.
+    #[serde(default)]
+    pub revision: u32,
+    /// A longer description.
+    #[serde(default)]
+    pub long_description: String,
+    /// The operations it supports.
+    #[serde(default)]
+    pub supported_operations: Vec<OperationDescriptor>,
+}
+
+/// One operation of a [`CapabilityDescriptor`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationDescriptor {
+    /// The operation name.
+    pub name: String,
+    /// Who calls it.
+    pub direction: OperationDirection,
+    /// What it does.
+    #[serde(default)]
+    pub doctext: String,
+}
+
+/// Who calls an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationDirection {
+    /// The provider calls actors.
+    ToActor,
+    /// Actors call the provider.
+    ToProvider,
+    /// Either way.
+    Both,
+}
+
+/// The namespace of a portable provider's calls to its host (as opposed to
+/// calls to an actor, whose namespace is the actor's key).
+pub const HOST_NAMESPACE: &str = "wascc:host";
+
+/// Asks the host who made the call the portable provider is serving; the
+/// reply is a [`CallerInfo`].
+pub const OP_CURRENT_CALLER: &str = "CurrentCaller";
+
+/// The actor (and binding) whose call a portable provider is serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CallerInfo {
+    /// The actor's public key; empty while serving the host itself
+    /// (descriptor, health).
+    pub actor: String,
+    /// The binding name the actor called through.
+    pub binding: String,
+}

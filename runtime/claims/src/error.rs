@@ -59,8 +59,16 @@ pub enum ClaimsError {
         reason: String,
     },
     /// The token carries no actor metadata, or says it is a provider.
-    #[error("claims do not describe an actor (no wascap metadata, or prov is true)")]
+    #[error(
+        "claims do not describe an actor (no wascap metadata, or prov is true: a capability provider)"
+    )]
     NotAnActor,
+    /// A module offered as a portable provider is not signed as one.
+    #[error(
+        "claims do not describe a capability provider (no wascap metadata, or prov is not true): \
+         a portable provider must be signed as one (wcc sign --provider)"
+    )]
+    NotAProvider,
     /// Signing failed.
     #[error("cannot sign claims: {0}")]
     Signing(String),

@@ -60,15 +60,27 @@ pub fn extract(module: &[u8]) -> Result<Option<Token>, ClaimsError> {
 /// its issuer, within its time window, with a hash that matches the module,
 /// and (when `opts.trusted_issuers` is not empty) from a trusted issuer.
 pub fn verify(module: &[u8], opts: &VerifyOptions) -> Result<Token, ClaimsError> {
+    verify_as(module, opts, false)
+}
+
+/// Like [`verify`], for a portable (wasm) capability provider: its claims
+/// must say `prov: true`.
+pub fn verify_provider(module: &[u8], opts: &VerifyOptions) -> Result<Token, ClaimsError> {
+    verify_as(module, opts, true)
+}
+
+fn verify_as(module: &[u8], opts: &VerifyOptions, provider: bool) -> Result<Token, ClaimsError> {
     let token = extract(module)?.ok_or(ClaimsError::NoClaims)?;
     token.verify_signature()?;
-    let meta = token
-        .claims
-        .wascap
-        .as_ref()
-        .ok_or(ClaimsError::NotAnActor)?;
-    if meta.prov {
-        return Err(ClaimsError::NotAnActor);
+    let meta = token.claims.wascap.as_ref().ok_or(if provider {
+        ClaimsError::NotAProvider
+    } else {
+        ClaimsError::NotAnActor
+    })?;
+    match (provider, meta.prov) {
+        (false, true) => return Err(ClaimsError::NotAnActor),
+        (true, false) => return Err(ClaimsError::NotAProvider),
+        _ => {}
     }
     let actual = module_hash(&strip_jwt(module)?);
     if !actual.eq_ignore_ascii_case(&meta.hash) {
@@ -117,6 +129,8 @@ pub struct SignRequest {
     pub expires: Option<u64>,
     /// Start of validity, seconds since the epoch.
     pub not_before: Option<u64>,
+    /// Signs a portable capability provider (`prov: true`), not an actor.
+    pub provider: bool,
 }
 
 /// Signs `module` as actor `subject` (a module public key, `M…`) issued by
@@ -146,7 +160,7 @@ pub fn sign(
             rev: req.rev,
             ver: req.ver.clone(),
             call_alias: None,
-            prov: false,
+            prov: req.provider,
         }),
     };
     let jwt = claims.encode(issuer)?;

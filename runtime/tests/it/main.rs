@@ -7,6 +7,7 @@ mod faults;
 mod fixtures;
 mod manifest;
 mod placement;
+mod portable;
 mod providers;
 mod shards;
 mod support;

@@ -34,10 +34,35 @@ fn yaml_errors_name_the_file() {
 }
 
 #[test]
-fn native_0x_plugins_are_refused_clearly() {
+fn capability_entries_are_checked() {
     fails_with(
         "capabilities:\n  - path: ./libwascc_httpsrv.so\n",
-        "native 0.x plugins are not loadable",
+        "capabilities[0]: \"./libwascc_httpsrv.so\" is a native plugin (waSCC 0.x)",
+    );
+    fails_with(
+        "capabilities: [{id: wascc:keyvalue, path: ./kv.wasm}]\n",
+        "give either id (wascc:keyvalue, a built-in provider) or path (./kv.wasm, a portable provider), not both",
+    );
+    fails_with(
+        "capabilities: [{id: wascc:keyvalue, binding: cache}]\n",
+        "capabilities[0] (wascc:keyvalue): binding applies to a portable provider",
+    );
+    fails_with(
+        "capabilities: [{binding: cache}]\n",
+        "capabilities[0]: needs an id (built-in provider) or a path (portable provider)",
+    );
+    fails_with(
+        "capabilities: [{path: ./kv.wasm, env: {A: \"${WASCC_IT_UNSET_VAR}\"}}]\n",
+        "capabilities[0] (./kv.wasm) env A: environment variable WASCC_IT_UNSET_VAR is not set",
+    );
+    fails_with(
+        "capabilities: [{path: ./kv.wasm, dirs: [/tmp]}]\n",
+        "unknown field `dirs`",
+    );
+    // A missing module names the file.
+    fails_with(
+        "capabilities: [{path: ./missing-provider.wasm}]\n",
+        "missing-provider.wasm: cannot read",
     );
 }
 

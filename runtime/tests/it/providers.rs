@@ -385,3 +385,72 @@ fn providers_and_bindings_change_while_the_host_serves() {
     assert!(kv_ok());
     assert_eq!(c.providers().len(), 2);
 }
+
+#[test]
+fn a_call_in_flight_finishes_while_its_provider_stops() {
+    use futures_lite::future::block_on;
+    use std::io::{Read, Write};
+    let work = Workdir::new();
+    let kitchen = signed_actor(
+        "kitchen",
+        &["wascc:http_server", "wascc:http_client"],
+        &KeyPair::new_account(),
+    );
+    let port = free_port();
+    let key = kitchen.key.clone();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {{id: wascc:http_client}}]\nbindings:\n  - {{actor: {key}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n  - {{actor: {key}, capability: wascc:http_client}}\n",
+        work.write("kitchen.wasm", &kitchen.wasm).display()
+    );
+    let host = in_process(work, &manifest, port);
+
+    // A server that answers its one request only when told to.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_port = slow.local_addr().unwrap().port();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    let (answer, answer_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = slow.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf).unwrap();
+        accepted_tx.send(()).unwrap();
+        answer_rx.recv().unwrap();
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow")
+            .unwrap();
+    });
+    let call =
+        std::thread::spawn(move || get(port, &format!("/fetch?http://127.0.0.1:{slow_port}/")));
+    accepted.recv().unwrap();
+
+    // Stop the provider while the call waits on the server: stopping waits
+    // for the call, which completes normally once the server answers.
+    let control = host.control.clone();
+    let stopper = std::thread::spawn(move || block_on(control.stop_provider("wascc:http_client")));
+    // New calls are refused as soon as the stop begins, while the old one
+    // is still in flight.
+    let started = std::time::Instant::now();
+    loop {
+        let r = get(port, "/fetch?http://127.0.0.1:1/");
+        if r.text()
+            .contains("no provider for capability wascc:http_client runs on this host")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never refused: {}",
+            r.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !stopper.is_finished(),
+        "stop_provider returned with a call in flight"
+    );
+    answer.send(()).unwrap();
+    stopper.join().unwrap().unwrap();
+    let r = call.join().unwrap();
+    assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
+    assert_eq!(r.json()["ok"]["body"], "slow", "{}", r.text());
+    server.join().unwrap();
+}

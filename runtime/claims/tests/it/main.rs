@@ -184,3 +184,43 @@ proptest! {
         prop_assert!(verify(&f[..cut], &VerifyOptions::default()).is_err());
     }
 }
+
+#[test]
+fn providers_and_actors_verify_only_as_what_they_were_signed() {
+    let issuer = KeyPair::new_account();
+    let module = KeyPair::new_module();
+    let as_provider = SignRequest {
+        name: "prov".into(),
+        provider: true,
+        ..Default::default()
+    };
+    let prov = sign(
+        &fixture("echo.wasm"),
+        &as_provider,
+        &issuer,
+        &module.public_key(),
+    )
+    .unwrap();
+    let t = verify_provider(&prov, &VerifyOptions::default()).unwrap();
+    assert!(t.claims.wascap.unwrap().prov);
+    assert!(matches!(
+        verify(&prov, &VerifyOptions::default()),
+        Err(ClaimsError::NotAnActor)
+    ));
+    let e = verify_provider(&fixture("echo.wasm"), &VerifyOptions::default()).unwrap_err();
+    assert!(matches!(e, ClaimsError::NotAProvider), "{e}");
+    assert!(
+        e.to_string()
+            .contains("claims do not describe a capability provider"),
+        "{e}"
+    );
+    // The provider check does not skip the others.
+    let untrusted = VerifyOptions {
+        trusted_issuers: vec![KeyPair::new_account().public_key()],
+        now: None,
+    };
+    assert!(matches!(
+        verify_provider(&prov, &untrusted),
+        Err(ClaimsError::UntrustedIssuer(_))
+    ));
+}
