@@ -108,7 +108,16 @@ c = {k: median(*k.split("/")) for k in [
     "http_codec/request_encode_serde", "http_codec/request_encode_wire",
     "http_codec/response_decode_serde", "http_codec/response_decode_wire",
     "actor_call/http_request_baseline", "actor_call/same_shard", "actor_call/cross_shard",
+    "provider_call/http_request_baseline", "provider_call/builtin_memory",
+    "provider_call/portable_memkv",
 ]}
+# Measured only when Redis answers on 127.0.0.1:6379.
+try:
+    c["provider_call/builtin_redis"] = median("provider_call", "builtin_redis")
+    redis_row = (f"| key-value `Get`, built-in, Redis on this machine | "
+                 f"{fmt_ns(c['provider_call/builtin_redis'])} | in memory {fmt_ns(c['provider_call/builtin_memory'])} |\n")
+except FileNotFoundError:
+    redis_row = ""
 d10, d10n = density[(10000, False)], density[(10000, True)]
 d250 = density.get((250000, False))
 ratio = host_max["achieved_rps"] / nginx_max["achieved_rps"]
@@ -156,6 +165,22 @@ plus routing and metering; a cross-shard call adds sealing an envelope and
 two hops through the mesh, which both sides poll for up to 50 µs in 2 µs
 slices before waking through glommio (a hop through glommio's event loop
 cost ~8 µs here, a parked core ~25 µs).
+
+### Provider calls
+
+Same command and run. One HTTP request makes the kitchen actor call
+key-value `Get` N times (`/kvget`, at most 2,000 calls per request so that
+one invocation stays within its deadline); the request alone is the
+baseline row.
+
+| call from an actor | median per call | baseline in the same run |
+|---|---|---|
+| key-value `Get`, built-in, in the host's memory (answered on the shard) | {fmt_ns(c['provider_call/builtin_memory'])} | HTTP request alone {fmt_ns(c['provider_call/http_request_baseline'])} |
+| key-value `Get`, portable provider `memkv` (its thread, its wasm instance) | {fmt_ns(c['provider_call/portable_memkv'])} | in memory {fmt_ns(c['provider_call/builtin_memory'])} |
+{redis_row}
+A portable provider's call and a Redis call both wait on another thread
+(the provider's, the services runtime's): most of their time is the shard
+waking from its park when the reply arrives, not the work.
 
 ## Density
 

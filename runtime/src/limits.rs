@@ -52,3 +52,8 @@ pub const PORTABLE_QUEUE: usize = 1024;
 /// portable provider, plus one while a lost instance is replaced. The pool
 /// reserves address space for each, so it is kept small.
 pub const PORTABLE_MAX_INSTANCES: u32 = 32;
+
+/// How long a portable provider's thread polls for its next call before it
+/// sleeps: long enough to catch a caller's next call in a burst, short
+/// enough that an idle provider costs no CPU.
+pub const PORTABLE_SPIN: Duration = Duration::from_micros(50);

@@ -14,7 +14,7 @@
 //! to the host ([`HOST_NAMESPACE`]: who is calling).
 
 use crate::RuntimeError;
-use crate::limits::{MAX_MODULE_BYTES, PORTABLE_QUEUE};
+use crate::limits::{MAX_MODULE_BYTES, PORTABLE_QUEUE, PORTABLE_SPIN};
 use crate::manifest::PortableSpec;
 use futures_channel::oneshot;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -198,7 +198,7 @@ impl Worker {
     }
 
     fn run(mut self, jobs: Receiver<Job>) {
-        while let Ok(job) = jobs.recv() {
+        while let Some(job) = next_job(&jobs) {
             let reply = job.reply;
             let job = Job { reply: None, ..job };
             let result = futures_lite::future::block_on(self.serve(job));
@@ -208,6 +208,21 @@ impl Worker {
         }
         tracing::debug!(provider = %self.host.name, "provider thread ends");
     }
+}
+
+/// The next job: polled for [`PORTABLE_SPIN`] first (a caller waiting on
+/// a reply usually sends its next call within microseconds, and a parked
+/// thread takes tens of them to wake), then waited for.
+fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < PORTABLE_SPIN {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    jobs.recv().ok()
 }
 
 /// A portable provider, as the host's registry holds it.
