@@ -229,34 +229,28 @@ const IMPLEMENTED: [&str; 16] = [
 
 /// Adds the implemented WASI functions to a linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        MODULE,
-        "args_get",
-        |mut c: Caller<'_, WapcState>, ptrs: i32, buf: i32| {
-            put_strings(&mut c, ptrs, buf, |w| &w.args)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "args_sizes_get",
-        |mut c: Caller<'_, WapcState>, count: i32, size: i32| {
-            put_sizes(&mut c, count, size, |w| &w.args)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_get",
-        |mut c: Caller<'_, WapcState>, ptrs: i32, buf: i32| {
-            put_strings(&mut c, ptrs, buf, |w| &w.env)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_sizes_get",
-        |mut c: Caller<'_, WapcState>, count: i32, size: i32| {
-            put_sizes(&mut c, count, size, |w| &w.env)
-        },
-    )?;
+    // args_* and environ_*: the same two calls over two string lists.
+    type Strings = fn(&WasiCtx) -> &Vec<Vec<u8>>;
+    let lists: [(&str, &str, Strings); 2] = [
+        ("args_get", "args_sizes_get", |w| &w.args),
+        ("environ_get", "environ_sizes_get", |w| &w.env),
+    ];
+    for (get, sizes, list) in lists {
+        linker.func_wrap(
+            MODULE,
+            get,
+            move |mut c: Caller<'_, WapcState>, ptrs: i32, buf: i32| {
+                put_strings(&mut c, ptrs, buf, list)
+            },
+        )?;
+        linker.func_wrap(
+            MODULE,
+            sizes,
+            move |mut c: Caller<'_, WapcState>, count: i32, size: i32| {
+                put_sizes(&mut c, count, size, list)
+            },
+        )?;
+    }
     linker.func_wrap(
         MODULE,
         "clock_res_get",

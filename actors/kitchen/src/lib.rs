@@ -75,11 +75,7 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
         },
         // ?KEY&N: calls `Echo` on actor KEY N times (for benchmarks).
         "/repeat" => {
-            let (key, n) = req
-                .query_string
-                .split_once('&')
-                .unwrap_or((&req.query_string, "1"));
-            let n: u32 = n.parse().unwrap_or(1);
+            let (key, n) = name_and_count(&req.query_string);
             let payload = wascc_actor::contracts::encode(&"x")?;
             for _ in 0..n {
                 host_call("default", key, "Echo", &payload)?;
@@ -88,11 +84,7 @@ fn route(req: http::Request) -> HandlerResult<http::Response> {
         }
         // ?BINDING&N: N key-value `Get`s through BINDING (provider call benchmarks).
         "/kvget" => {
-            let (binding, n) = req
-                .query_string
-                .split_once('&')
-                .unwrap_or((&req.query_string, "1"));
-            let n: u32 = n.parse().unwrap_or(1);
+            let (binding, n) = name_and_count(&req.query_string);
             let kv = keyvalue::host(binding);
             for _ in 0..n {
                 kv.get("bench")?;
@@ -220,4 +212,10 @@ fn kv() -> HandlerResult<Value> {
         "union": kv.set_union(&["s1", "s2"])?,
         "intersect": kv.set_intersect(&["s1", "s2"])?,
     }))
+}
+
+/// `NAME&N` (N defaults to 1) from a query string.
+fn name_and_count(query: &str) -> (&str, u32) {
+    let (name, n) = query.split_once('&').unwrap_or((query, "1"));
+    (name, n.parse().unwrap_or(1))
 }
