@@ -103,7 +103,7 @@ impl CallHost {
             let opts = RunOptions {
                 shards,
                 pin: false,
-                metrics: None,
+                ..Default::default()
             };
             if let Err(e) = host.run(&opts, stop) {
                 panic!("host failed: {e}");

@@ -1,9 +1,23 @@
-//! The waSCC lattice: hosts joined over NATS. Today only the subject names
-//! live here, versioned so that hosts of different versions can tell each
-//! other apart; the NATS transport, control interface and lattice state are
-//! issue 5.
+//! The waSCC lattice: hosts joined over NATS. Versioned subject names, the
+//! lattice state in JetStream key-value buckets ([`Lattice`]: hosts with
+//! their labels and inventory, refreshed by heartbeats) and a host's
+//! [`Membership`]. The control interface and remote invocation build on
+//! these (issue 5, in progress).
 //!
-//! Not for: anything that runs wasm or owns a shard.
+//! This crate knows NATS and the lattice's protocols, not hosting: the host
+//! (`wascc-runtime`) uses it, and tells it what it runs through plain
+//! records. Not for: anything that runs wasm or owns a shard.
+
+mod error;
+pub mod limits;
+mod membership;
+mod state;
+
+pub use error::LatticeError;
+pub use membership::{Membership, RecordFn};
+pub use state::{
+    ActorRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord, check_lattice_name, now_secs,
+};
 
 /// The version segment of every lattice subject.
 pub const SUBJECT_VERSION: &str = "v1";

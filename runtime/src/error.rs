@@ -47,6 +47,9 @@ pub enum RuntimeError {
     /// The shard cannot run.
     #[error(transparent)]
     Scheduler(#[from] wascc_scheduler::SchedulerError),
+    /// The lattice cannot be joined.
+    #[error(transparent)]
+    Lattice(#[from] wascc_lattice::LatticeError),
     /// A run-time command on providers or bindings was refused.
     #[error("{0}")]
     Control(String),

@@ -76,6 +76,11 @@ pub struct RunOptions {
     pub pin: bool,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The lattice to join over NATS (`None`: the embedded default, this
+    /// host alone).
+    pub lattice: Option<wascc_lattice::LatticeOptions>,
+    /// Labels added to (or replacing) the manifest's.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RunOptions {
@@ -84,6 +89,8 @@ impl Default for RunOptions {
             shards: 1,
             pin: false,
             metrics: None,
+            lattice: None,
+            labels: Default::default(),
         }
     }
 }
@@ -391,6 +398,50 @@ impl Host {
         self.control.clone()
     }
 
+    /// Joins a lattice: connects to NATS on the services runtime and writes
+    /// this host's record (a fresh server key, its labels and what it runs),
+    /// refreshed by heartbeats until the host stops.
+    fn join_lattice(
+        &self,
+        opts: &wascc_lattice::LatticeOptions,
+        extra_labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<wascc_lattice::Membership, RuntimeError> {
+        let rt = self
+            .services
+            .as_ref()
+            .ok_or_else(|| RuntimeError::Services("the services runtime is gone".into()))?;
+        let lattice = rt.block_on(wascc_lattice::Lattice::connect(opts))?;
+        let id = nkeys::KeyPair::new_server().public_key();
+        let mut labels = self.labels.clone();
+        labels.extend(extra_labels.clone());
+        let actors: Vec<wascc_lattice::ActorRecord> = self
+            .actors
+            .iter()
+            .map(|a| wascc_lattice::ActorRecord {
+                key: a.key.clone(),
+                name: a.name.clone(),
+            })
+            .collect();
+        let control = self.control.clone();
+        let started_at = wascc_lattice::now_secs();
+        let name = opts.lattice.clone();
+        let record: wascc_lattice::RecordFn = Arc::new(move || wascc_lattice::HostRecord {
+            id: id.clone(),
+            lattice: name.clone(),
+            labels: labels.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            heartbeat_at: wascc_lattice::now_secs(),
+            actors: actors.clone(),
+            providers: control
+                .providers()
+                .into_iter()
+                .map(|(capability, name)| wascc_lattice::ProviderRecord { capability, name })
+                .collect(),
+        });
+        Ok(rt.block_on(wascc_lattice::Membership::join(lattice, record))?)
+    }
+
     /// The HTTP listeners this host will open.
     pub fn http_bindings(&self) -> &[HttpBinding] {
         &self.http
@@ -442,11 +493,20 @@ impl Host {
             started,
             mailboxes,
         });
+        let membership = match &opts.lattice {
+            Some(l) => Some(self.join_lattice(l, &opts.labels)?),
+            None => None,
+        };
         self.dispatcher.serve(Some(shared.clone()));
         let results = wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
             run_shard(ctx.clone(), id)
         });
         self.dispatcher.serve(None);
+        if let (Some(m), Some(rt)) = (membership, self.services.as_ref())
+            && let Err(e) = rt.block_on(m.leave())
+        {
+            tracing::warn!("leaving the lattice: {e}");
+        }
         futures_lite::future::block_on(self.control.stop_all());
         let results = results?;
         let usage = metrics::snapshot(&infos, &shared.meters);

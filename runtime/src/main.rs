@@ -1,5 +1,6 @@
-//! `wascc-host`: runs the actors and capabilities of a manifest on the
-//! embedded default (no NATS) until SIGINT or SIGTERM.
+//! `wascc-host`: runs the actors and capabilities of a manifest until SIGINT
+//! or SIGTERM, on the embedded default (no NATS) or in a lattice over NATS
+//! (`--nats URL`).
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -48,6 +49,26 @@ struct Args {
     /// standard output.
     #[arg(long)]
     json: bool,
+    /// Join a lattice over this NATS server (URLs comma-separated; needs
+    /// JetStream). Without it the host is its own lattice, in process.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// The lattice to join (default: `default`).
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    lattice: Option<String>,
+    /// A NATS credentials file, for a server that requires one.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    nats_creds: Option<PathBuf>,
+    /// A host label (repeatable); overrides the manifest's label of that key.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not a label: expected KEY=VALUE")),
+    }
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
@@ -98,10 +119,24 @@ fn run(args: Args) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, shutdown.clone())
             .context("cannot install signal handler")?;
     }
+    let lattice = match args.nats {
+        Some(url) => {
+            let name = args.lattice.unwrap_or_else(|| "default".to_string());
+            wascc_lattice::check_lattice_name(&name)?;
+            Some(wascc_lattice::LatticeOptions {
+                url,
+                lattice: name,
+                credentials: args.nats_creds,
+            })
+        }
+        None => None,
+    };
     let run = RunOptions {
         shards,
         pin: !args.no_pin,
         metrics: args.metrics,
+        lattice,
+        labels: args.labels.into_iter().collect(),
     };
     let usage = host.run(&run, shutdown)?;
     if args.json {

@@ -1,5 +1,6 @@
-//! `wcc`: the waSCC command line. Keys and claims today; archives, Gantry,
-//! lattice control and manifests come with their issues.
+//! `wcc`: the waSCC command line. Keys, claims and the lattice's hosts
+//! today; archives, Gantry, lattice control and manifests come with their
+//! issues.
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +29,35 @@ enum Command {
     /// Claims embedded in actor modules.
     #[command(subcommand)]
     Claims(ClaimsCmd),
+    /// A lattice of hosts over NATS.
+    #[command(subcommand)]
+    Lattice(LatticeCmd),
+}
+
+/// Where the lattice is.
+#[derive(Debug, clap::Args)]
+struct LatticeArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// The lattice's name.
+    #[arg(long, default_value = "default")]
+    lattice: String,
+    /// A NATS credentials file, for a server that requires one.
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LatticeCmd {
+    /// Lists the hosts in the lattice state, with their labels and what they run.
+    Hosts {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// Prints JSON: an array of host records.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,7 +214,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Claims(ClaimsCmd::Inspect { file, json }) => inspect(&file, json),
+        Command::Lattice(LatticeCmd::Hosts { at, json }) => lattice_hosts(&at, json),
     }
+}
+
+fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let opts = wascc_lattice::LatticeOptions {
+        url: at.nats.clone(),
+        lattice: at.lattice.clone(),
+        credentials: at.nats_creds.clone(),
+    };
+    let hosts = rt.block_on(async {
+        let lattice = wascc_lattice::Lattice::connect(&opts).await?;
+        lattice.hosts().await
+    })?;
+    if as_json {
+        println!("{}", serde_json::to_string(&hosts)?);
+        return Ok(());
+    }
+    if hosts.is_empty() {
+        println!("No hosts in lattice {}.", at.lattice);
+    }
+    let now = wascc_lattice::now_secs();
+    for h in hosts {
+        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{}", h.id);
+        println!("  Version:   {}", h.version);
+        println!("  Uptime:    {}s", now.saturating_sub(h.started_at));
+        println!("  Labels:    {}", labels.join(", "));
+        println!(
+            "  Actors:    {}",
+            h.actors
+                .iter()
+                .map(|a| format!("{} ({})", a.name, a.key))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "  Providers: {}",
+            h.providers
+                .iter()
+                .map(|p| format!("{} ({})", p.capability, p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Reads a seed given inline or as a file, checking it is of the expected kind.

@@ -5,6 +5,7 @@ mod claims;
 mod contracts;
 mod faults;
 mod fixtures;
+mod lattice;
 mod manifest;
 mod placement;
 mod portable;

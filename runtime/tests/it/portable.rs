@@ -124,3 +124,90 @@ bindings: [{{actor: {KVCOUNTER_KEY}, capability: wascc:keyvalue, {values}}}]
         assert!(log.contains(expected), "{provider_binding} {values}: {log}");
     }
 }
+
+/// A portable provider of `test:relay` in WAT: it answers an actor's `Echo`
+/// by asking the host who is calling (`CurrentCaller`) and calling that
+/// actor's `Echo` with "relayed", returning the actor's reply; when the
+/// message starts with '!' it calls an actor not bound to it instead.
+const RELAY: &str = r#"
+(module
+  (import "wapc" "__guest_request" (func $req (param i32 i32)))
+  (import "wapc" "__guest_response" (func $resp (param i32 i32)))
+  (import "wapc" "__guest_error" (func $err (param i32 i32)))
+  (import "wapc" "__host_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wapc" "__host_response_len" (func $rlen (result i32)))
+  (import "wapc" "__host_response" (func $rbuf (param i32)))
+  (import "wapc" "__host_error_len" (func $elen (result i32)))
+  (import "wapc" "__host_error" (func $ebuf (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\82\a2id\aatest:relay\a4name\a5relay")
+  (data (i32.const 64) "wascc:host")
+  (data (i32.const 80) "CurrentCaller")
+  (data (i32.const 96) "Echo")
+  (data (i32.const 104) "\a7relayed")
+  (data (i32.const 128) "MNOTBOUNDNOTBOUNDNOTBOUNDNOTBOUNDNOTBOUNDNOTBOUNDNOTBOUN")
+  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+    (local $target i32)
+    (call $req (i32.const 1024) (i32.const 2048))
+    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 71))
+      (then (call $resp (i32.const 0) (i32.const 26)) (return (i32.const 1))))
+    (if (i32.ne (i32.load8_u (i32.const 1024)) (i32.const 69))
+      (then (return (i32.const 1))))
+    (drop (call $call (i32.const 0) (i32.const 0) (i32.const 64) (i32.const 10)
+                      (i32.const 80) (i32.const 13) (i32.const 0) (i32.const 0)))
+    (call $rbuf (i32.const 4096))
+    (local.set $target (i32.const 4105))
+    (if (i32.eq (i32.load8_u (i32.const 2049)) (i32.const 33))
+      (then (local.set $target (i32.const 128))))
+    (if (i32.eqz (call $call (i32.const 0) (i32.const 0) (local.get $target) (i32.const 56)
+                             (i32.const 96) (i32.const 4) (i32.const 104) (i32.const 8)))
+      (then
+        (call $ebuf (i32.const 8192))
+        (call $err (i32.const 8192) (call $elen))
+        (return (i32.const 0))))
+    (call $rbuf (i32.const 8192))
+    (call $resp (i32.const 8192) (call $rlen))
+    (i32.const 1)))
+"#;
+
+#[test]
+fn a_portable_provider_calls_the_actors_bound_to_it_and_no_others() {
+    let work = Workdir::new();
+    let account = KeyPair::new_account();
+    let relay = wascc_claims::sign(
+        &wat::parse_str(RELAY).unwrap(),
+        &wascc_claims::SignRequest {
+            name: "relay".into(),
+            provider: true,
+            ..Default::default()
+        },
+        &account,
+        &KeyPair::new_module().public_key(),
+    )
+    .unwrap();
+    let kitchen = signed_actor("kitchen", &["wascc:http_server", "test:relay"], &account);
+    let port = free_port();
+    let manifest = format!(
+        r#"
+actors: [{k}]
+capabilities: [{{id: wascc:http_server}}, {{path: {relay}}}]
+bindings:
+  - {{actor: {key}, capability: wascc:http_server, values: {{PORT: "{port}", ADDR: 127.0.0.1}}}}
+  - {{actor: {key}, capability: test:relay}}
+"#,
+        k = work.write("kitchen.wasm", &kitchen.wasm).display(),
+        relay = work.write("relay.wasm", &relay).display(),
+        key = kitchen.key,
+    );
+    let _host = HostProc::start(work, &manifest, &[]);
+    // kitchen → relay (Echo "hi") → kitchen (Echo "relayed") → back.
+    let r = http(port, "POST", "/call?test:relay", b"hi");
+    assert_eq!(r.json()["reply"], "relayed", "{}", r.text());
+    let r = http(port, "POST", "/call?test:relay", b"!");
+    let e = r.json()["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        e.contains("portable provider relay may call only actors bound to it"),
+        "{}",
+        r.text()
+    );
+}

@@ -197,3 +197,60 @@ fn bad_input_is_refused_with_a_clear_message() {
     let e = err(wcc(&["claims", "inspect", junk.to_str().unwrap()]));
     assert!(e.contains("not a wasm module"), "{e}");
 }
+
+#[test]
+fn lattice_hosts_lists_what_the_lattice_state_holds() {
+    use wascc_lattice::*;
+    let lattice = format!("wcc{}", std::process::id());
+    let record = HostRecord {
+        id: nkeys::KeyPair::new_server().public_key(),
+        lattice: lattice.clone(),
+        labels: [("zone".to_string(), "z1".to_string())].into(),
+        version: "0.1.0".into(),
+        started_at: now_secs(),
+        heartbeat_at: now_secs(),
+        actors: vec![ActorRecord {
+            key: "MABC".into(),
+            name: "echo".into(),
+        }],
+        providers: vec![ProviderRecord {
+            capability: "wascc:keyvalue".into(),
+            name: "memory".into(),
+        }],
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = LatticeOptions {
+        url: "nats://127.0.0.1:4222".into(),
+        lattice: lattice.clone(),
+        credentials: None,
+    };
+    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    rt.block_on(state.put_host(&record)).unwrap();
+
+    let listed = json(&wcc(&["lattice", "hosts", "--lattice", &lattice, "--json"]));
+    let back: Vec<HostRecord> = serde_json::from_value(listed).unwrap();
+    assert_eq!(back, vec![record.clone()]);
+    let text = wcc(&["lattice", "hosts", "--lattice", &lattice]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&record.id) && text.contains("zone=z1"),
+        "{text}"
+    );
+    assert!(text.contains("wascc:keyvalue (memory)"), "{text}");
+
+    rt.block_on(state.remove_host(&record.id)).unwrap();
+    let listed = json(&wcc(&["lattice", "hosts", "--lattice", &lattice, "--json"]));
+    assert_eq!(listed, serde_json::json!([]));
+
+    let bad = wcc(&["lattice", "hosts", "--nats", "nats://127.0.0.1:1"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

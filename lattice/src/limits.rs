@@ -1,0 +1,24 @@
+//! Every limit of the lattice, with the reason for its value.
+
+use std::time::Duration;
+
+/// How often a host refreshes its record in the lattice state.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a host's record outlives its last heartbeat: three missed
+/// beats. A host killed without leaving disappears from the state within
+/// this (plus the NATS server's expiry sweep, about a second).
+pub const HOST_TTL: Duration = Duration::from_secs(6);
+
+/// How long connecting to NATS may take before the host gives up with a
+/// clear error instead of serving detached.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one request to the lattice state (JetStream) may take.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest lattice name: it is part of subjects and bucket names.
+pub const MAX_LATTICE_NAME: usize = 64;
+
+/// Largest host record written to the state (labels and inventory).
+pub const MAX_HOST_RECORD: usize = 1 << 20;

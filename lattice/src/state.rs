@@ -1,0 +1,281 @@
+//! Lattice state in JetStream key-value buckets, not scatter-gather: a
+//! query reads the bucket and never waits out a timeout for answers that
+//! may not come.
+//!
+//! Bucket `wascc_v1_<lattice>_hosts`: one entry per host, keyed by its
+//! server key, holding a [`HostRecord`] in JSON. The bucket keeps one value
+//! per key and drops values older than [`HOST_TTL`]; hosts rewrite theirs
+//! every [`HEARTBEAT_INTERVAL`], so a host that stops (or is killed)
+//! disappears within the TTL, and one that leaves deletes its entry.
+
+use crate::error::LatticeError;
+use crate::limits::{CONNECT_TIMEOUT, HOST_TTL, MAX_HOST_RECORD, MAX_LATTICE_NAME, STATE_TIMEOUT};
+use async_nats::jetstream::kv;
+use futures_lite::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How to reach a lattice.
+#[derive(Debug, Clone)]
+pub struct LatticeOptions {
+    /// NATS server URL(s), comma-separated.
+    pub url: String,
+    /// The lattice name (several lattices may share one NATS server).
+    pub lattice: String,
+    /// A NATS credentials file, when the server requires one.
+    pub credentials: Option<PathBuf>,
+}
+
+/// Checks that `name` can be a lattice name: 1–64 of `A–Z a–z 0–9 _ -`.
+pub fn check_lattice_name(name: &str) -> Result<(), LatticeError> {
+    let bad = |reason: &str| LatticeError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.len() > MAX_LATTICE_NAME {
+        return Err(bad(&format!("longer than {MAX_LATTICE_NAME} characters")));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(bad(&format!(
+            "{c:?} is not allowed (letters, digits, _ and - are)"
+        )));
+    }
+    Ok(())
+}
+
+/// An actor running on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorRecord {
+    /// The actor's public key.
+    pub key: String,
+    /// The name in its claims.
+    pub name: String,
+}
+
+/// A provider running on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRecord {
+    /// The capability id it provides.
+    pub capability: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// What the lattice state says of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// The host's server key (`N…`).
+    pub id: String,
+    /// The lattice it belongs to.
+    pub lattice: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// The waSCC version it runs.
+    pub version: String,
+    /// When it started, seconds since the epoch.
+    pub started_at: u64,
+    /// When it last wrote this record, seconds since the epoch.
+    pub heartbeat_at: u64,
+    /// The actors it runs.
+    pub actors: Vec<ActorRecord>,
+    /// The providers it runs.
+    pub providers: Vec<ProviderRecord>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A connection to a lattice: its NATS client and state buckets. Cheap to
+/// clone. Every method must run on a tokio runtime.
+#[derive(Clone)]
+pub struct Lattice {
+    name: String,
+    client: async_nats::Client,
+    hosts: kv::Store,
+    hosts_bucket: String,
+}
+
+impl std::fmt::Debug for Lattice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lattice").field("name", &self.name).finish()
+    }
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    what: impl Fn(String) -> LatticeError,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+    limit: Duration,
+) -> Result<T, LatticeError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(what(e.to_string())),
+        Err(_) => Err(what(format!("no answer within {limit:?}"))),
+    }
+}
+
+impl Lattice {
+    /// Connects to NATS and opens (or creates) the lattice's state buckets.
+    pub async fn connect(opts: &LatticeOptions) -> Result<Lattice, LatticeError> {
+        check_lattice_name(&opts.lattice)?;
+        let connect_err = |reason: String| LatticeError::Connect {
+            url: opts.url.clone(),
+            reason,
+        };
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("wascc lattice {}", opts.lattice))
+            .retry_on_initial_connect()
+            .connection_timeout(CONNECT_TIMEOUT);
+        if let Some(creds) = &opts.credentials {
+            options = options
+                .credentials_file(creds)
+                .await
+                .map_err(|e| connect_err(format!("credentials file {}: {e}", creds.display())))?;
+        }
+        let urls: Vec<async_nats::ServerAddr> = opts
+            .url
+            .split(',')
+            .map(|u| {
+                u.trim()
+                    .parse()
+                    .map_err(|e| connect_err(format!("{u:?} is not a NATS URL: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let client = options
+            .connect(urls)
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        // With retry_on_initial_connect the client returns at once; wait for
+        // the connection so that a wrong URL fails here, named.
+        timed(connect_err, client.flush(), CONNECT_TIMEOUT).await?;
+        let bucket = format!("wascc_v1_{}_hosts", opts.lattice);
+        let hosts = open_bucket(&client, &bucket, "waSCC lattice hosts", HOST_TTL).await?;
+        Ok(Lattice {
+            name: opts.lattice.clone(),
+            client,
+            hosts,
+            hosts_bucket: bucket,
+        })
+    }
+
+    /// The lattice's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The NATS client (for the lattice's other services).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    fn state_err(&self) -> impl Fn(String) -> LatticeError + '_ {
+        |reason| LatticeError::State {
+            bucket: self.hosts_bucket.clone(),
+            reason,
+        }
+    }
+
+    /// Writes (or refreshes) a host's record.
+    pub async fn put_host(&self, record: &HostRecord) -> Result<(), LatticeError> {
+        let json = serde_json::to_vec(record).map_err(|e| (self.state_err())(e.to_string()))?;
+        if json.len() > MAX_HOST_RECORD {
+            return Err((self.state_err())(format!(
+                "host record of {} bytes exceeds {MAX_HOST_RECORD}",
+                json.len()
+            )));
+        }
+        timed(
+            self.state_err(),
+            self.hosts.put(&record.id, json.into()),
+            STATE_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Removes a host's record (the host is leaving).
+    pub async fn remove_host(&self, id: &str) -> Result<(), LatticeError> {
+        timed(self.state_err(), self.hosts.purge(id), STATE_TIMEOUT).await
+    }
+
+    /// Every host in the lattice state, ordered by id. A record that
+    /// cannot be read is skipped with a warning naming it.
+    pub async fn hosts(&self) -> Result<Vec<HostRecord>, LatticeError> {
+        let err = self.state_err();
+        let list = async {
+            let mut keys = self.hosts.keys().await.map_err(|e| e.to_string())?;
+            let mut ids = Vec::new();
+            while let Some(k) = keys.next().await {
+                ids.push(k.map_err(|e| e.to_string())?);
+            }
+            let mut out = Vec::new();
+            for id in ids {
+                let Some(bytes) = self.hosts.get(&id).await.map_err(|e| e.to_string())? else {
+                    continue;
+                };
+                match serde_json::from_slice::<HostRecord>(&bytes) {
+                    Ok(r) => out.push(r),
+                    Err(e) => tracing::warn!(host = %id, "unreadable host record: {e}"),
+                }
+            }
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok::<_, String>(out)
+        };
+        timed(err, list, STATE_TIMEOUT).await
+    }
+}
+
+async fn open_bucket(
+    client: &async_nats::Client,
+    bucket: &str,
+    description: &str,
+    max_age: Duration,
+) -> Result<kv::Store, LatticeError> {
+    let js = async_nats::jetstream::new(client.clone());
+    let err = |reason: String| LatticeError::State {
+        bucket: bucket.to_string(),
+        reason,
+    };
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    // The stream a key-value bucket is, made here rather than with
+    // `create_key_value`: async-nats 0.51 first reads the account info in a
+    // shape NATS 2.9 (Debian's package) does not send, and fails.
+    use async_nats::jetstream::stream;
+    let created = js
+        .create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some(description.to_string()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            storage: stream::StorageType::Memory,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await;
+    // Made, or made meanwhile by another host: open it.
+    js.get_key_value(bucket)
+        .await
+        .map_err(|open| match created {
+            Err(e) => err(format!("cannot create it (is JetStream enabled?): {e}")),
+            Ok(_) => err(format!("cannot open it: {open}")),
+        })
+}

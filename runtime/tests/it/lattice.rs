@@ -1,0 +1,113 @@
+//! Hosts in a lattice over the NATS server on this machine: their records in
+//! the JetStream KV state, leaving on shutdown, expiring when killed.
+
+use crate::support::*;
+use std::time::{Duration, Instant};
+use wascc_lattice::{HostRecord, Lattice, LatticeOptions, limits::HOST_TTL};
+
+const NATS: &str = "nats://127.0.0.1:4222";
+
+fn hosts(lattice: &str) -> Vec<HostRecord> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opts = LatticeOptions {
+            url: NATS.into(),
+            lattice: lattice.into(),
+            credentials: None,
+        };
+        Lattice::connect(&opts).await?.hosts().await
+    })
+    .unwrap()
+}
+
+fn echo_host(lattice: &str, zone: &str) -> HostProc {
+    let port = free_port();
+    let manifest = format!(
+        "labels: {{region: test}}\nactors: [{}]\ncapabilities: [{{id: wascc:http_server}}, {{id: wascc:logging}}]\nbindings:\n  - {{actor: {ECHO_KEY}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        fixture("echo.wasm").display()
+    );
+    HostProc::start(
+        Workdir::new(),
+        &manifest,
+        &[
+            "--nats",
+            NATS,
+            "--lattice",
+            lattice,
+            "--label",
+            &format!("zone={zone}"),
+            "--shards",
+            "1",
+        ],
+    )
+}
+
+#[test]
+fn hosts_join_the_lattice_state_leave_it_and_expire_from_it() {
+    let lattice = format!("it{}", rand::random::<u32>());
+    let a = echo_host(&lattice, "a");
+    let b = echo_host(&lattice, "b");
+    let listed = hosts(&lattice);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let zones: Vec<&str> = listed.iter().map(|h| h.labels["zone"].as_str()).collect();
+    assert!(zones.contains(&"a") && zones.contains(&"b"), "{listed:?}");
+    for h in &listed {
+        assert!(h.id.starts_with('N') && h.id.len() == 56, "{}", h.id);
+        assert_eq!(h.lattice, lattice);
+        assert_eq!(h.labels["region"], "test", "manifest labels are kept");
+        assert_eq!(h.actors.len(), 1);
+        assert_eq!(h.actors[0].key, ECHO_KEY);
+        assert!(
+            h.providers.iter().any(|p| p.capability == "wascc:logging"),
+            "{h:?}"
+        );
+    }
+    // Another lattice on the same server sees none of them.
+    assert!(hosts(&format!("{lattice}x")).is_empty());
+
+    // A host that stops leaves at once.
+    let (code, log) = b.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("left the lattice"), "{log}");
+    let listed = hosts(&lattice);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].labels["zone"], "a");
+
+    // A host killed (SIGKILL) expires after its last heartbeat, within the
+    // TTL and the server's expiry sweep (the bound is generous: it tests
+    // that the record goes, not how fast).
+    drop(a);
+    let killed = Instant::now();
+    while !hosts(&lattice).is_empty() {
+        assert!(
+            killed.elapsed() < HOST_TTL + Duration::from_secs(10),
+            "killed host still listed after {:?}",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn joining_errors_name_the_server_or_the_lattice() {
+    let work = Workdir::new();
+    let manifest = "actors: []\n";
+    let (code, log) = host_fails(&work, manifest, &["--nats", "nats://127.0.0.1:1"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{log}"
+    );
+    let (_, log) = host_fails(&work, manifest, &["--nats", NATS, "--lattice", "a.b"]);
+    assert!(
+        log.contains("lattice name \"a.b\" is invalid: '.' is not allowed"),
+        "{log}"
+    );
+    let (_, log) = host_fails(&work, manifest, &["--lattice", "x"]);
+    assert!(log.contains("--nats"), "{log}");
+    let (_, log) = host_fails(&work, manifest, &["--label", "novalue"]);
+    assert!(log.contains("is not a label: expected KEY=VALUE"), "{log}");
+}
