@@ -9,6 +9,7 @@
 //! records. Not for: anything that runs wasm or owns a shard.
 
 mod error;
+pub mod invocation;
 pub mod limits;
 mod membership;
 mod state;

@@ -22,3 +22,14 @@ pub const MAX_LATTICE_NAME: usize = 64;
 
 /// Largest host record written to the state (labels and inventory).
 pub const MAX_HOST_RECORD: usize = 1 << 20;
+
+/// How far a sealed invocation's timestamp may be from the receiver's clock:
+/// hosts' clocks agree to well under a second with NTP; 30 s also covers an
+/// invocation queued through a NATS reconnect.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// Sequence numbers remembered per sending host behind its newest: calls
+/// from one host complete out of order by less than the number in flight
+/// (64 concurrent callers in the benchmark); 4096 leaves room, at 512
+/// bytes per host.
+pub const REPLAY_WINDOW: usize = 4096;

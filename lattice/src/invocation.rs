@@ -1,0 +1,459 @@
+//! Signed invocations between hosts: every invocation a host sends over the
+//! lattice carries a seal — the sending host's key, a timestamp, a sequence
+//! number and an ed25519 signature over the lattice, subject, operation,
+//! those three and the SHA-256 of the payload. The receiver refuses a seal
+//! that is forged (bad signature, not a host key, untrusted host), altered
+//! (any signed part changed), stale (outside the allowed clock skew, or
+//! sealed before the receiver started: it cannot know what it saw before)
+//! or replayed (a sequence number already seen, kept per sending host in a
+//! sliding window as IPsec does, so memory stays bounded by the number of
+//! hosts, not the rate).
+//!
+//! The payload itself travels as it is (no copy into an envelope); the seal
+//! travels beside it (NATS headers).
+
+use crate::limits::{MAX_CLOCK_SKEW, REPLAY_WINDOW};
+use nkeys::KeyPair;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The seal of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// The sending host's server key (`N…`).
+    pub origin: String,
+    /// When it was sealed, milliseconds since the epoch.
+    pub timestamp_ms: u64,
+    /// Increasing per sending host (a host's key is new at every start).
+    pub seq: u64,
+    /// ed25519 signature, base64url without padding.
+    pub signature: String,
+}
+
+/// What an invocation is about: the parts the seal covers besides its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The lattice name.
+    pub lattice: &'a str,
+    /// The NATS subject it is sent on (names the target).
+    pub subject: &'a str,
+    /// The operation.
+    pub operation: &'a str,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+/// Why a sealed invocation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The origin is not a host key.
+    BadOrigin(String),
+    /// The origin is a host key the receiver does not trust.
+    UntrustedOrigin(String),
+    /// The signature does not match (forged or altered).
+    BadSignature {
+        /// The claimed origin.
+        origin: String,
+    },
+    /// The timestamp is further from the receiver's clock than allowed.
+    Stale {
+        /// The seal's timestamp.
+        timestamp_ms: u64,
+        /// The receiver's clock.
+        now_ms: u64,
+    },
+    /// Sealed before this receiver started.
+    BeforeStart {
+        /// The seal's timestamp.
+        timestamp_ms: u64,
+        /// When the receiver started.
+        started_ms: u64,
+    },
+    /// The sequence number was seen before, or is too far behind the
+    /// newest seen from its host to tell.
+    Replayed {
+        /// The sequence number.
+        seq: u64,
+        /// The claimed origin.
+        origin: String,
+    },
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::BadOrigin(o) => write!(f, "origin {o:?} is not a host key"),
+            Refused::UntrustedOrigin(o) => write!(f, "origin host {o} is not trusted"),
+            Refused::BadSignature { origin } => write!(
+                f,
+                "signature of host {origin} does not match the invocation (forged or altered)"
+            ),
+            Refused::Stale {
+                timestamp_ms,
+                now_ms,
+            } => write!(
+                f,
+                "sealed at {timestamp_ms} ms, {} ms from this host's clock ({now_ms} ms); at most {} ms allowed",
+                timestamp_ms.abs_diff(*now_ms),
+                MAX_CLOCK_SKEW.as_millis()
+            ),
+            Refused::BeforeStart {
+                timestamp_ms,
+                started_ms,
+            } => write!(
+                f,
+                "sealed at {timestamp_ms} ms, before this host started ({started_ms} ms)"
+            ),
+            Refused::Replayed { seq, origin } => write!(
+                f,
+                "invocation {seq} from host {origin} was already received or is too old (replay)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The bytes a seal signs.
+fn signed_bytes(inv: &Invocation<'_>, origin: &str, timestamp_ms: u64, seq: u64) -> Vec<u8> {
+    let hash = data_encoding::HEXUPPER.encode(&Sha256::digest(inv.payload));
+    format!(
+        "wascc-invocation-v1\n{}\n{}\n{}\n{origin}\n{timestamp_ms}\n{seq}\n{hash}",
+        inv.lattice, inv.subject, inv.operation
+    )
+    .into_bytes()
+}
+
+/// Seals a host's outgoing invocations. Shareable between threads.
+pub struct Sealer {
+    key: KeyPair,
+    origin: String,
+    next: AtomicU64,
+}
+
+impl Sealer {
+    /// A sealer for host `key` (a server key pair with its seed).
+    pub fn new(key: KeyPair) -> Self {
+        Sealer {
+            origin: key.public_key(),
+            key,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// The host's public key.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Seals `inv` at `now_ms`.
+    pub fn seal(&self, inv: &Invocation<'_>, now_ms: u64) -> Seal {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let bytes = signed_bytes(inv, &self.origin, now_ms, seq);
+        // Signing with a seed-bearing key pair cannot fail; an empty
+        // signature (a key without its seed) is refused by every receiver.
+        let signature = self
+            .key
+            .sign(&bytes)
+            .map(|s| data_encoding::BASE64URL_NOPAD.encode(&s))
+            .unwrap_or_default();
+        Seal {
+            origin: self.origin.clone(),
+            timestamp_ms: now_ms,
+            seq,
+            signature,
+        }
+    }
+}
+
+/// Sequence numbers seen from one host: the newest, and a bitmap of the
+/// [`REPLAY_WINDOW`] before it (bit `i`: newest − `i` was seen).
+struct Window {
+    newest: u64,
+    bits: Vec<u64>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            newest: 0,
+            bits: vec![0; REPLAY_WINDOW / 64],
+        }
+    }
+
+    fn bit(&self, back: u64) -> bool {
+        let i = back as usize;
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, back: u64) {
+        let i = back as usize;
+        self.bits[i / 64] |= 1 << (i % 64);
+    }
+
+    fn shift(&mut self, by: u64) {
+        if by as usize >= REPLAY_WINDOW {
+            self.bits.iter_mut().for_each(|w| *w = 0);
+            return;
+        }
+        let (words, rest) = ((by / 64) as usize, (by % 64) as u32);
+        let n = self.bits.len();
+        for i in (0..n).rev() {
+            let from = i as isize - words as isize;
+            let lo = if from >= 0 {
+                self.bits[from as usize]
+            } else {
+                0
+            };
+            let lower = if rest > 0 && from >= 1 {
+                self.bits[from as usize - 1] >> (64 - rest)
+            } else {
+                0
+            };
+            self.bits[i] = if rest > 0 { (lo << rest) | lower } else { lo };
+        }
+    }
+
+    /// Records `seq`; false if it was seen or is older than the window.
+    fn accept(&mut self, seq: u64) -> bool {
+        if seq > self.newest {
+            self.shift(seq - self.newest);
+            self.newest = seq;
+            self.set(0);
+            return true;
+        }
+        let back = self.newest - seq;
+        if back as usize >= REPLAY_WINDOW || self.bit(back) {
+            return false;
+        }
+        self.set(back);
+        true
+    }
+}
+
+/// Checks seals on the receiving side and remembers sequence numbers to
+/// refuse replays. One per receiving host; not shared between threads.
+pub struct Verifier {
+    /// Host keys allowed to invoke; empty: any host key.
+    trusted: Vec<String>,
+    started_ms: u64,
+    windows: HashMap<String, Window>,
+}
+
+impl Verifier {
+    /// A verifier started at `started_ms`, trusting `trusted` host keys
+    /// (empty: any host key).
+    pub fn new(trusted: Vec<String>, started_ms: u64) -> Self {
+        Verifier {
+            trusted,
+            started_ms,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Forgets a host (it left the lattice).
+    pub fn forget(&mut self, origin: &str) {
+        self.windows.remove(origin);
+    }
+
+    /// Checks `seal` for `inv` at `now_ms`; on success its sequence number
+    /// is remembered.
+    pub fn verify(
+        &mut self,
+        seal: &Seal,
+        inv: &Invocation<'_>,
+        now_ms: u64,
+    ) -> Result<(), Refused> {
+        let origin = &seal.origin;
+        if !origin.starts_with('N') {
+            return Err(Refused::BadOrigin(origin.clone()));
+        }
+        let key =
+            KeyPair::from_public_key(origin).map_err(|_| Refused::BadOrigin(origin.clone()))?;
+        if !self.trusted.is_empty() && !self.trusted.contains(origin) {
+            return Err(Refused::UntrustedOrigin(origin.clone()));
+        }
+        let sig = data_encoding::BASE64URL_NOPAD
+            .decode(seal.signature.as_bytes())
+            .map_err(|_| Refused::BadSignature {
+                origin: origin.clone(),
+            })?;
+        key.verify(
+            &signed_bytes(inv, origin, seal.timestamp_ms, seal.seq),
+            &sig,
+        )
+        .map_err(|_| Refused::BadSignature {
+            origin: origin.clone(),
+        })?;
+        if seal.timestamp_ms.abs_diff(now_ms) > MAX_CLOCK_SKEW.as_millis() as u64 {
+            return Err(Refused::Stale {
+                timestamp_ms: seal.timestamp_ms,
+                now_ms,
+            });
+        }
+        if seal.timestamp_ms < self.started_ms {
+            return Err(Refused::BeforeStart {
+                timestamp_ms: seal.timestamp_ms,
+                started_ms: self.started_ms,
+            });
+        }
+        if !self
+            .windows
+            .entry(origin.clone())
+            .or_insert_with(Window::new)
+            .accept(seal.seq)
+        {
+            return Err(Refused::Replayed {
+                seq: seal.seq,
+                origin: origin.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(payload: &[u8]) -> Invocation<'_> {
+        Invocation {
+            lattice: "default",
+            subject: "wasmbus.v1.default.actor.MABC",
+            operation: "HandleRequest",
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_sealed_invocation_verifies_once() {
+        let sealer = Sealer::new(KeyPair::new_server());
+        let mut v = Verifier::new(vec![], 1_000);
+        let s = sealer.seal(&inv(b"hello"), 2_000);
+        assert_eq!(v.verify(&s, &inv(b"hello"), 2_100), Ok(()));
+        assert!(matches!(
+            v.verify(&s, &inv(b"hello"), 2_200),
+            Err(Refused::Replayed { seq: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn altered_forged_stale_and_untrusted_seals_are_refused() {
+        let sealer = Sealer::new(KeyPair::new_server());
+        let mut v = Verifier::new(vec![], 0);
+        let now = 10_000_000;
+        let s = sealer.seal(&inv(b"hello"), now);
+        // Altered payload, operation, subject or lattice.
+        assert!(matches!(
+            v.verify(&s, &inv(b"hellO"), now),
+            Err(Refused::BadSignature { .. })
+        ));
+        let mut other = inv(b"hello");
+        other.operation = "Other";
+        assert!(matches!(
+            v.verify(&s, &other, now),
+            Err(Refused::BadSignature { .. })
+        ));
+        other = inv(b"hello");
+        other.subject = "wasmbus.v1.default.actor.MXYZ";
+        assert!(matches!(
+            v.verify(&s, &other, now),
+            Err(Refused::BadSignature { .. })
+        ));
+        other = inv(b"hello");
+        other.lattice = "prod";
+        assert!(matches!(
+            v.verify(&s, &other, now),
+            Err(Refused::BadSignature { .. })
+        ));
+        // Altered seal fields.
+        let mut t = s.clone();
+        t.seq += 1;
+        assert!(matches!(
+            v.verify(&t, &inv(b"hello"), now),
+            Err(Refused::BadSignature { .. })
+        ));
+        t = s.clone();
+        t.timestamp_ms += 1;
+        assert!(matches!(
+            v.verify(&t, &inv(b"hello"), now),
+            Err(Refused::BadSignature { .. })
+        ));
+        // Forged: another host's key claims the origin.
+        let forger = Sealer::new(KeyPair::new_server());
+        let mut f = forger.seal(&inv(b"hello"), now);
+        f.origin = s.origin.clone();
+        assert!(matches!(
+            v.verify(&f, &inv(b"hello"), now),
+            Err(Refused::BadSignature { .. })
+        ));
+        t = s.clone();
+        t.origin = KeyPair::new_module().public_key();
+        assert!(matches!(
+            v.verify(&t, &inv(b"hello"), now),
+            Err(Refused::BadOrigin(_))
+        ));
+        // Stale: outside the skew either way.
+        let skew = MAX_CLOCK_SKEW.as_millis() as u64;
+        let late = sealer.seal(&inv(b"x"), now - skew - 1);
+        assert!(matches!(
+            v.verify(&late, &inv(b"x"), now),
+            Err(Refused::Stale { .. })
+        ));
+        let early = sealer.seal(&inv(b"x"), now + skew + 1);
+        assert!(matches!(
+            v.verify(&early, &inv(b"x"), now),
+            Err(Refused::Stale { .. })
+        ));
+        // Untrusted host.
+        let mut strict = Verifier::new(vec![KeyPair::new_server().public_key()], 0);
+        assert!(matches!(
+            strict.verify(&s, &inv(b"hello"), now),
+            Err(Refused::UntrustedOrigin(_))
+        ));
+        // None of that used up the genuine seal.
+        assert_eq!(v.verify(&s, &inv(b"hello"), now), Ok(()));
+        // Sealed before the receiver started.
+        let mut restarted = Verifier::new(vec![], now + 1);
+        assert!(matches!(
+            restarted.verify(&s, &inv(b"hello"), now + 2),
+            Err(Refused::BeforeStart { .. })
+        ));
+    }
+
+    #[test]
+    fn out_of_order_sequence_numbers_pass_once_within_the_window() {
+        let mut w = Window::new();
+        for seq in [5, 3, 4, 1, 2, 70, 6, 200, 140] {
+            assert!(w.accept(seq), "{seq}");
+        }
+        for seq in [5, 3, 1, 70, 200, 140, 6] {
+            assert!(!w.accept(seq), "replayed {seq}");
+        }
+        assert!(w.accept(7));
+        let far = 200 + REPLAY_WINDOW as u64 + 10;
+        assert!(w.accept(far));
+        assert!(!w.accept(199), "older than the window");
+        assert!(w.accept(far - 1));
+        assert!(!w.accept(far - 1));
+        // Against a plain set, over a random order.
+        let mut w = Window::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut x: u64 = 12345;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let seq = 1 + (x >> 33) % 3000;
+            let expect = seen.insert(seq);
+            let newest = w.newest.max(seq);
+            if newest - seq < REPLAY_WINDOW as u64 {
+                assert_eq!(w.accept(seq), expect, "{seq}");
+            } else {
+                assert!(!w.accept(seq));
+            }
+        }
+    }
+}
