@@ -12,12 +12,14 @@ mod error;
 pub mod invocation;
 pub mod limits;
 mod membership;
+pub mod rpc;
 mod state;
 
 pub use error::LatticeError;
 pub use membership::{Membership, RecordFn};
 pub use state::{
-    ActorRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord, check_lattice_name, now_secs,
+    ActorRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord, check_lattice_name,
+    now_millis, now_secs,
 };
 
 /// The version segment of every lattice subject.

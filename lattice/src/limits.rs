@@ -33,3 +33,11 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
 /// (64 concurrent callers in the benchmark); 4096 leaves room, at 512
 /// bytes per host.
 pub const REPLAY_WINDOW: usize = 4096;
+
+/// How long a remote invocation waits for its reply: the callee's own call
+/// deadline (2 s by default) plus the round trip, with room.
+pub const REMOTE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest payload of a remote invocation: NATS's default maximum message
+/// (1 MiB) less room for the headers.
+pub const MAX_REMOTE_CALL: usize = (1 << 20) - (8 << 10);

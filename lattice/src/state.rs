@@ -98,6 +98,14 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// A connection to a lattice: its NATS client and state buckets. Cheap to
 /// clone. Every method must run on a tokio runtime.
 #[derive(Clone)]

@@ -398,20 +398,30 @@ impl Host {
         self.control.clone()
     }
 
-    /// Joins a lattice: connects to NATS on the services runtime and writes
+    /// Joins a lattice: connects to NATS on the services runtime, writes
     /// this host's record (a fresh server key, its labels and what it runs),
-    /// refreshed by heartbeats until the host stops.
+    /// refreshed by heartbeats until the host stops, serves its actors to
+    /// the lattice and sends calls to actors it does not run there.
     fn join_lattice(
         &self,
         opts: &wascc_lattice::LatticeOptions,
         extra_labels: &std::collections::BTreeMap<String, String>,
-    ) -> Result<wascc_lattice::Membership, RuntimeError> {
+        shared: &Shared,
+    ) -> Result<(wascc_lattice::Membership, wascc_lattice::rpc::Serving), RuntimeError> {
         let rt = self
             .services
             .as_ref()
             .ok_or_else(|| RuntimeError::Services("the services runtime is gone".into()))?;
         let lattice = rt.block_on(wascc_lattice::Lattice::connect(opts))?;
-        let id = nkeys::KeyPair::new_server().public_key();
+        let key = nkeys::KeyPair::new_server();
+        let id = key.public_key();
+        let sealer = Arc::new(wascc_lattice::invocation::Sealer::new(key));
+        let rpc = wascc_lattice::rpc::Rpc::new(lattice.clone(), sealer, rt.handle().clone());
+        let keys: Vec<String> = self.actors.iter().map(|a| a.key.clone()).collect();
+        let verifier =
+            wascc_lattice::invocation::Verifier::new(Vec::new(), wascc_lattice::now_millis());
+        let serving = rt.block_on(rpc.serve(&keys, self.dispatcher.clone(), verifier))?;
+        let _ = shared.remote.set(rpc);
         let mut labels = self.labels.clone();
         labels.extend(extra_labels.clone());
         let actors: Vec<wascc_lattice::ActorRecord> = self
@@ -439,7 +449,8 @@ impl Host {
                 .map(|(capability, name)| wascc_lattice::ProviderRecord { capability, name })
                 .collect(),
         });
-        Ok(rt.block_on(wascc_lattice::Membership::join(lattice, record))?)
+        let membership = rt.block_on(wascc_lattice::Membership::join(lattice, record))?;
+        Ok((membership, serving))
     }
 
     /// The HTTP listeners this host will open.
@@ -493,17 +504,20 @@ impl Host {
             started,
             mailboxes,
         });
+        self.dispatcher.serve(Some(shared.clone()));
         let membership = match &opts.lattice {
-            Some(l) => Some(self.join_lattice(l, &opts.labels)?),
+            Some(l) => Some(self.join_lattice(l, &opts.labels, &shared)?),
             None => None,
         };
-        self.dispatcher.serve(Some(shared.clone()));
         let results = wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
             run_shard(ctx.clone(), id)
         });
         self.dispatcher.serve(None);
-        if let (Some(m), Some(rt)) = (membership, self.services.as_ref())
-            && let Err(e) = rt.block_on(m.leave())
+        if let (Some((m, serving)), Some(rt)) = (membership, self.services.as_ref())
+            && let Err(e) = {
+                drop(serving);
+                rt.block_on(m.leave())
+            }
         {
             tracing::warn!("leaving the lattice: {e}");
         }

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) placement: Placement,
     pub(crate) mesh: Mesh<CrossCall>,
     pub(crate) meters: Vec<Arc<ShardMeters>>,
+    /// Calls to actors this host does not run, when it is in a lattice.
+    pub(crate) remote: std::sync::OnceLock<Arc<wascc_lattice::rpc::Rpc>>,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
                 placement,
                 mesh,
                 meters,
+                remote: std::sync::OnceLock::new(),
             },
             mailboxes,
         )
@@ -298,9 +301,28 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
             call.actor, call.namespace
         ));
     }
-    let target = with_local(|l| l.shared.by_key.get(&call.namespace).copied())
-        .ok_or_else(|| not_a_shard().to_string())?
-        .ok_or_else(|| format!("actor {} is not running on this host", call.namespace))?;
+    let (target, remote) = with_local(|l| {
+        (
+            l.shared.by_key.get(&call.namespace).copied(),
+            l.shared.remote.get().cloned(),
+        )
+    })
+    .ok_or_else(|| not_a_shard().to_string())?;
+    let target = match (target, remote) {
+        (Some(t), _) => t,
+        // Not here: whichever host of the lattice runs it.
+        (None, Some(rpc)) => {
+            return rpc
+                .call_actor(&call.actor, &call.namespace, &call.operation, call.payload)
+                .await;
+        }
+        (None, None) => {
+            return Err(format!(
+                "actor {} is not running on this host",
+                call.namespace
+            ));
+        }
+    };
     invoke(target, &call.actor, &call.operation, &call.payload, depth)
         .await
         .map_err(|e| format!("call to actor {} failed: {e}", call.namespace))
@@ -321,6 +343,61 @@ impl HostDispatcher {
     }
 }
 
+impl HostDispatcher {
+    /// Sends an invocation of local actor `actor` to one of its shards, the
+    /// payload shaped by `shape`.
+    fn send(
+        &self,
+        origin: &str,
+        actor: &str,
+        operation: &str,
+        payload: Vec<u8>,
+        shape: bool,
+    ) -> Result<oneshot::Receiver<Result<Vec<u8>, InvokeError>>, String> {
+        let shared = self
+            .target
+            .load_full()
+            .ok_or_else(|| "the host is not serving".to_string())?;
+        let index = *shared
+            .by_key
+            .get(actor)
+            .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
+        let payload = if shape {
+            shared.actors[index]
+                .profile
+                .shape(payload)
+                .map_err(|e| e.to_string())?
+        } else {
+            payload
+        };
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let to = shared.placement.pick(index, turn);
+        shared
+            .send_invocation(to, index, origin, operation, &payload, 0)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Invocations from other hosts of the lattice: actor → actor payloads
+/// travel as the calling actor wrote them, as on one host.
+impl wascc_lattice::rpc::LocalActors for HostDispatcher {
+    fn invoke(
+        &self,
+        origin: &str,
+        actor: &str,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> wascc_lattice::rpc::ReplyFuture {
+        let sent = self.send(origin, actor, operation, payload, false);
+        Box::pin(async move {
+            sent?
+                .await
+                .map_err(|_| "the actor's shard stopped".to_string())?
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 impl wascc_contracts::ActorDispatcher for HostDispatcher {
     fn dispatch(
         &self,
@@ -329,25 +406,7 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
         payload: Vec<u8>,
     ) -> wascc_contracts::ReplyFuture {
         use wascc_contracts::ProviderError;
-        let sent = (|| {
-            let shared = self
-                .target
-                .load_full()
-                .ok_or_else(|| "the host is not serving".to_string())?;
-            let index = *shared
-                .by_key
-                .get(actor)
-                .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
-            let payload = shared.actors[index]
-                .profile
-                .shape(payload)
-                .map_err(|e| e.to_string())?;
-            let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let to = shared.placement.pick(index, turn);
-            shared
-                .send_invocation(to, index, "provider", operation, &payload, 0)
-                .map_err(|e| e.to_string())
-        })();
+        let sent = self.send("provider", actor, operation, payload, true);
         Box::pin(async move {
             let rx = sent.map_err(ProviderError)?;
             rx.await

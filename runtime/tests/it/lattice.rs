@@ -111,3 +111,75 @@ fn joining_errors_name_the_server_or_the_lattice() {
     let (_, log) = host_fails(&work, manifest, &["--label", "novalue"]);
     assert!(log.contains("is not a label: expected KEY=VALUE"), "{log}");
 }
+
+#[test]
+fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refused() {
+    use wascc_lattice::invocation::{Invocation, Sealer};
+    let lattice = format!("it{}", rand::random::<u32>());
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let args = ["--nats", NATS, "--lattice", lattice.as_str(), "--shards", "1"];
+    let work_b = Workdir::new();
+    let b_manifest = format!("actors: [{}]\n", work_b.write("b.wasm", &kb.wasm).display());
+    let _b = HostProc::start(work_b, &b_manifest, &args);
+    let work_a = Workdir::new();
+    let port = free_port();
+    let a_manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work_a.write("a.wasm", &ka.wasm).display(),
+        ka.key
+    );
+    let _a = HostProc::start(work_a, &a_manifest, &args);
+
+    // Actor a (host A) calls actor b, which runs only on host B.
+    let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+    assert_eq!(r.json()["reply"], "ping", "{}", r.text());
+    // An actor no host runs: a clear error, not a hang.
+    let nobody = nkeys::KeyPair::new_module().public_key();
+    let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
+    let e = r.json()["error"].as_str().unwrap_or("").to_string();
+    assert!(e.contains("no host of the lattice runs it"), "{}", r.text());
+
+    // Seals of our own, sent straight to b's subject.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = LatticeOptions {
+        url: NATS.into(),
+        lattice: lattice.clone(),
+        credentials: None,
+    };
+    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    let subject = wascc_lattice::actor_subject(&lattice, &kb.key);
+    let sealer = Sealer::new(nkeys::KeyPair::new_server());
+    let payload = vec![0xa1, b'x'];
+    let inv = Invocation {
+        lattice: &lattice,
+        subject: &subject,
+        operation: "Echo",
+        payload: &payload,
+    };
+    let seal = sealer.seal(&inv, wascc_lattice::now_millis());
+    let send = |payload: Vec<u8>, seal: &wascc_lattice::invocation::Seal| {
+        rt.block_on(wascc_lattice::rpc::request_sealed(
+            state.client(),
+            &subject,
+            "MTEST",
+            "Echo",
+            payload,
+            seal,
+        ))
+    };
+    assert_eq!(send(payload.clone(), &seal), Ok(payload.clone()));
+    let replayed = send(payload.clone(), &seal).unwrap_err();
+    assert!(replayed.contains("already received"), "{replayed}");
+    let fresh = sealer.seal(&inv, wascc_lattice::now_millis());
+    let altered = send(vec![0xa1, b'y'], &fresh).unwrap_err();
+    assert!(altered.contains("forged or altered"), "{altered}");
+    let mut forged = sealer.seal(&inv, wascc_lattice::now_millis());
+    forged.origin = nkeys::KeyPair::new_server().public_key();
+    let forged = send(payload.clone(), &forged).unwrap_err();
+    assert!(forged.contains("forged or altered"), "{forged}");
+}

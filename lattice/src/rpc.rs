@@ -1,0 +1,270 @@
+//! Remote invocation of actors over NATS: a host serves its actors on
+//! `wasmbus.v1.<lattice>.actor.<key>` (queue group: the key, so that one
+//! host of several running the actor takes each invocation), and calls an
+//! actor it does not run by a request on that subject. Every invocation is
+//! sealed ([`crate::invocation`]); the seal and the operation travel as
+//! NATS headers beside the unchanged payload. A reply carries the actor's
+//! payload, or the header `wascc-error`.
+
+use crate::actor_subject;
+use crate::invocation::{Invocation, Refused, Seal, Sealer, Verifier};
+use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
+use crate::state::Lattice;
+use async_nats::HeaderMap;
+use futures_lite::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+/// A boxed reply of an invocation.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+
+/// What a host offers the lattice: invoking the actors it runs.
+pub trait LocalActors: Send + Sync + 'static {
+    /// Invokes `operation` on local actor `actor` for `origin` (the calling
+    /// actor's key, or a host key) with the payload as sent.
+    fn invoke(&self, origin: &str, actor: &str, operation: &str, payload: Vec<u8>) -> ReplyFuture;
+}
+
+const H_OPERATION: &str = "wascc-op";
+const H_CALLER: &str = "wascc-caller";
+const H_ORIGIN: &str = "wascc-origin";
+const H_TIME: &str = "wascc-ts";
+const H_SEQ: &str = "wascc-seq";
+const H_SIGNATURE: &str = "wascc-sig";
+const H_ERROR: &str = "wascc-error";
+
+/// Sends one sealed invocation and waits for its reply (or an error that
+/// names what failed). Public so that tests can send seals of their own.
+pub async fn request_sealed(
+    client: &async_nats::Client,
+    subject: &str,
+    caller: &str,
+    operation: &str,
+    payload: Vec<u8>,
+    seal: &Seal,
+) -> Result<Vec<u8>, String> {
+    let mut h = HeaderMap::new();
+    h.insert(H_OPERATION, operation);
+    h.insert(H_CALLER, caller);
+    h.insert(H_ORIGIN, seal.origin.as_str());
+    h.insert(H_TIME, seal.timestamp_ms.to_string().as_str());
+    h.insert(H_SEQ, seal.seq.to_string().as_str());
+    h.insert(H_SIGNATURE, seal.signature.as_str());
+    let request = async_nats::Request::new()
+        .headers(h)
+        .payload(payload.into())
+        .timeout(Some(REMOTE_CALL_TIMEOUT));
+    let reply = client
+        .send_request(subject.to_string(), request)
+        .await
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => {
+                "no host of the lattice runs it".to_string()
+            }
+            async_nats::RequestErrorKind::TimedOut => {
+                format!("no reply within {REMOTE_CALL_TIMEOUT:?}")
+            }
+            _ => e.to_string(),
+        })?;
+    if let Some(err) = reply.headers.as_ref().and_then(|h| h.get(H_ERROR)) {
+        return Err(err.as_str().to_string());
+    }
+    Ok(reply.payload.to_vec())
+}
+
+/// A host's side of remote invocation.
+pub struct Rpc {
+    lattice: Lattice,
+    sealer: Arc<Sealer>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Rpc {
+    /// Remote invocation in `lattice` for the host whose key `sealer`
+    /// holds; NATS work runs on `runtime`.
+    pub fn new(lattice: Lattice, sealer: Arc<Sealer>, runtime: tokio::runtime::Handle) -> Arc<Rpc> {
+        Arc::new(Rpc {
+            lattice,
+            sealer,
+            runtime,
+        })
+    }
+
+    /// Invokes `operation` on `actor` on whichever host runs it. The future
+    /// may be awaited on any executor (the work runs on the runtime).
+    pub fn call_actor(
+        &self,
+        caller: &str,
+        actor: &str,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> ReplyFuture {
+        if payload.len() > MAX_REMOTE_CALL {
+            let n = payload.len();
+            return Box::pin(async move {
+                Err(format!(
+                    "payload of {n} bytes exceeds the lattice limit of {MAX_REMOTE_CALL}"
+                ))
+            });
+        }
+        let subject = actor_subject(self.lattice.name(), actor);
+        let seal = self.sealer.seal(
+            &Invocation {
+                lattice: self.lattice.name(),
+                subject: &subject,
+                operation,
+                payload: &payload,
+            },
+            crate::now_millis(),
+        );
+        let client = self.lattice.client().clone();
+        let (caller, operation, actor) =
+            (caller.to_string(), operation.to_string(), actor.to_string());
+        let task = self.runtime.spawn(async move {
+            request_sealed(&client, &subject, &caller, &operation, payload, &seal)
+                .await
+                .map_err(|e| format!("remote call to actor {actor}: {e}"))
+        });
+        Box::pin(async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("remote call task failed: {e}")))
+        })
+    }
+
+    /// Serves `actors` (keys) to the lattice until the returned handle is
+    /// dropped. Seals are checked by `verifier`; refusals are logged and
+    /// answered with an error naming the reason.
+    pub async fn serve(
+        &self,
+        actors: &[String],
+        local: Arc<dyn LocalActors>,
+        verifier: Verifier,
+    ) -> Result<Serving, crate::LatticeError> {
+        let verifier = Arc::new(Mutex::new(verifier));
+        let mut tasks = Vec::new();
+        for key in actors {
+            let subject = actor_subject(self.lattice.name(), key);
+            let mut sub = self
+                .lattice
+                .client()
+                .queue_subscribe(subject.clone(), key.clone())
+                .await
+                .map_err(|e| crate::LatticeError::Connect {
+                    url: "the lattice".into(),
+                    reason: format!("cannot subscribe to {subject}: {e}"),
+                })?;
+            let (client, lattice) = (
+                self.lattice.client().clone(),
+                self.lattice.name().to_string(),
+            );
+            let (local, verifier, key) = (local.clone(), verifier.clone(), key.clone());
+            tasks.push(self.runtime.spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    let (client, lattice, local, verifier, key) = (
+                        client.clone(),
+                        lattice.clone(),
+                        local.clone(),
+                        verifier.clone(),
+                        key.clone(),
+                    );
+                    tokio::spawn(async move {
+                        serve_one(msg, &client, &lattice, &key, local, &verifier).await;
+                    });
+                }
+            }));
+        }
+        Ok(Serving { tasks })
+    }
+}
+
+/// Subscriptions serving a host's actors; dropping it stops them.
+pub struct Serving {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn header<'a>(h: Option<&'a HeaderMap>, name: &str) -> Result<&'a str, String> {
+    h.and_then(|h| h.get(name))
+        .map(|v| v.as_str())
+        .ok_or_else(|| format!("the invocation has no {name} header"))
+}
+
+fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
+    let operation = header(h, H_OPERATION)?.to_string();
+    let number = |name: &str| -> Result<u64, String> {
+        header(h, name)?
+            .parse()
+            .map_err(|_| format!("header {name} is not a number"))
+    };
+    Ok((
+        operation,
+        Seal {
+            origin: header(h, H_ORIGIN)?.to_string(),
+            timestamp_ms: number(H_TIME)?,
+            seq: number(H_SEQ)?,
+            signature: header(h, H_SIGNATURE)?.to_string(),
+        },
+    ))
+}
+
+async fn serve_one(
+    msg: async_nats::Message,
+    client: &async_nats::Client,
+    lattice: &str,
+    actor: &str,
+    local: Arc<dyn LocalActors>,
+    verifier: &Mutex<Verifier>,
+) {
+    let Some(reply_to) = msg.reply.clone() else {
+        tracing::warn!(%actor, "invocation without a reply subject dropped");
+        return;
+    };
+    let checked = parse_seal(msg.headers.as_ref()).and_then(|(operation, seal)| {
+        let inv = Invocation {
+            lattice,
+            subject: msg.subject.as_str(),
+            operation: &operation,
+            payload: &msg.payload,
+        };
+        let mut v = verifier.lock().unwrap_or_else(|p| p.into_inner());
+        v.verify(&seal, &inv, crate::now_millis())
+            .map(|()| operation.clone())
+            .map_err(|e: Refused| {
+                tracing::warn!(%actor, origin = %seal.origin, "invocation refused: {e}");
+                format!("invocation refused: {e}")
+            })
+    });
+    let result = match checked {
+        Ok(operation) => {
+            let caller = header(msg.headers.as_ref(), H_CALLER)
+                .unwrap_or("")
+                .to_string();
+            local
+                .invoke(&caller, actor, &operation, msg.payload.to_vec())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let sent = match result {
+        Ok(payload) => client.publish(reply_to, payload.into()).await,
+        Err(e) => {
+            let mut h = HeaderMap::new();
+            // Header values are single lines.
+            h.insert(H_ERROR, e.replace(['\r', '\n'], " ").as_str());
+            client
+                .publish_with_headers(reply_to, h, Vec::<u8>::new().into())
+                .await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(%actor, "cannot send the reply of an invocation: {e}");
+    }
+}
