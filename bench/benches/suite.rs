@@ -213,12 +213,36 @@ fn provider_calls(c: &mut Criterion) {
     g.finish();
 }
 
+fn lattice_calls(c: &mut Criterion) {
+    use wascc_bench::calls::CallHost;
+    // Needs NATS with JetStream here; without it the group is left out.
+    const NATS: &str = "nats://127.0.0.1:4222";
+    if std::net::TcpStream::connect("127.0.0.1:4222").is_err() {
+        return;
+    }
+    let raw = wascc_bench::nats::RawNats::start(NATS);
+    let hosts = CallHost::across_hosts(NATS);
+    let mut g = c.benchmark_group("lattice_call");
+    // Baseline: a plain async-nats request and reply, one after another.
+    g.bench_function("raw_nats_request_baseline", |b| {
+        b.iter_custom(|iters| raw.round_trips(iters))
+    });
+    // Actor a calls actor b on the other host: a sealed request through
+    // NATS, the reply back to a's shard (one HTTP request carries up to
+    // 2,000 calls).
+    g.bench_function("actor_to_actor_across_hosts", |b| {
+        b.iter_custom(|iters| hosts.repeat_chunked(hosts.remote(), iters))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     engines,
     envelopes,
     http_codec,
     actor_calls,
-    provider_calls
+    provider_calls,
+    lattice_calls
 );
 criterion_main!(benches);

@@ -23,6 +23,8 @@ pub struct CallHost {
     conn: Mutex<BufReader<TcpStream>>,
     shutdown: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Other hosts of the same lattice, in this process.
+    others: Vec<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +52,7 @@ impl CallHost {
             c.1.display(),
             a.0
         );
-        Self::launch(dir, &text, port, 2, b.0, c.0)
+        Self::launch(dir, &text, port, 2, b.0, c.0, None)
     }
 
     /// A one-shard host whose kitchen actor is bound to `wascc:keyvalue`:
@@ -84,7 +86,49 @@ impl CallHost {
                 "  - {{actor: {key}, capability: wascc:keyvalue, binding: redis, values: {{URL: \"{url}\"}}}}\n"
             ));
         }
-        Self::launch(dir, &text, port, 1, String::new(), String::new())
+        Self::launch(dir, &text, port, 1, String::new(), String::new(), None)
+    }
+
+    /// Two hosts of one lattice on the NATS server at `nats`, in this
+    /// process: kitchen `a` (HTTP) on one, kitchen `b` only on the other,
+    /// so that `a` calling [`remote`](Self::remote) crosses hosts.
+    pub fn across_hosts(nats: &str) -> CallHost {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issuer = KeyPair::new_account();
+        let [a, b] = ["a", "b"].map(|n| {
+            let s = signed_actor("kitchen", &CAPS, &issuer);
+            let path = dir.path().join(format!("{n}.wasm"));
+            std::fs::write(&path, &s.wasm).expect("write actor");
+            (s.key, path)
+        });
+        let lattice = wascc_lattice::LatticeOptions {
+            url: nats.to_string(),
+            lattice: format!("bench{}", std::process::id()),
+            credentials: None,
+        };
+        let other = format!("actors: [{}]\n", b.1.display());
+        let other = spawn_host(&dir, &other, 1, Some(lattice.clone()));
+        let port = free_port();
+        let text = format!(
+            "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\n\
+             bindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+            a.1.display(),
+            a.0
+        );
+        let mut host = Self::launch(dir, &text, port, 1, b.0, String::new(), Some(lattice));
+        host.others.push(other);
+        // The other host serves once its subscription is in place.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while host.try_request(&format!("/repeat?{}&1", host.b)).is_err() {
+            assert!(Instant::now() < deadline, "the other host never answered");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        host
+    }
+
+    /// The actor on the other host (see [`across_hosts`](Self::across_hosts)).
+    pub fn remote(&self) -> &str {
+        &self.b
     }
 
     fn launch(
@@ -94,21 +138,9 @@ impl CallHost {
         shards: usize,
         b: String,
         c: String,
+        lattice: Option<wascc_lattice::LatticeOptions>,
     ) -> CallHost {
-        let manifest = Manifest::parse(text, dir.path(), &|_| None).expect("manifest");
-        let host = Host::build(&manifest, &HostOptions::default()).expect("host");
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let stop = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            let opts = RunOptions {
-                shards,
-                pin: false,
-                ..Default::default()
-            };
-            if let Err(e) = host.run(&opts, stop) {
-                panic!("host failed: {e}");
-            }
-        });
+        let (shutdown, thread) = spawn_host(&dir, text, shards, lattice);
         let deadline = Instant::now() + Duration::from_secs(30);
         let stream = loop {
             match TcpStream::connect(("127.0.0.1", port)) {
@@ -126,6 +158,7 @@ impl CallHost {
             conn: Mutex::new(BufReader::new(stream)),
             shutdown,
             thread: Some(thread),
+            others: Vec::new(),
             _dir: dir,
         }
     }
@@ -146,25 +179,39 @@ impl CallHost {
         self.request(&format!("/repeat?{target}&{n}"))
     }
 
-    /// Makes the kitchen actor call key-value `Get` `n` times through
-    /// `binding`, in requests of at most [`MAX_CALLS_PER_REQUEST`] calls
-    /// (criterion asks for millions; one invocation must end within its
-    /// deadline), and returns the summed round trips.
-    pub fn kv_get(&self, binding: &str, n: u64) -> Duration {
+    /// Like [`repeat`](Self::repeat), in requests of at most
+    /// [`MAX_CALLS_PER_REQUEST`] calls; returns the summed round trips.
+    pub fn repeat_chunked(&self, target: &str, n: u64) -> Duration {
+        self.chunked(n, |k| format!("/repeat?{target}&{k}"))
+    }
+
+    fn chunked(&self, n: u64, path: impl Fn(u64) -> String) -> Duration {
         if n == 0 {
-            return self.request(&format!("/kvget?{binding}&0"));
+            return self.request(&path(0));
         }
         let mut total = Duration::ZERO;
         let mut left = n;
         while left > 0 {
             let k = left.min(MAX_CALLS_PER_REQUEST);
-            total += self.request(&format!("/kvget?{binding}&{k}"));
+            total += self.request(&path(k));
             left -= k;
         }
         total
     }
 
+    /// Makes the kitchen actor call key-value `Get` `n` times through
+    /// `binding`, in requests of at most [`MAX_CALLS_PER_REQUEST`] calls
+    /// (criterion asks for millions; one invocation must end within its
+    /// deadline), and returns the summed round trips.
+    pub fn kv_get(&self, binding: &str, n: u64) -> Duration {
+        self.chunked(n, |k| format!("/kvget?{binding}&{k}"))
+    }
+
     fn request(&self, path: &str) -> Duration {
+        self.try_request(path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_request(&self, path: &str) -> Result<Duration, String> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let req = format!("POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n");
         let started = Instant::now();
@@ -184,12 +231,14 @@ impl CallHost {
         let mut body = vec![0; len];
         conn.read_exact(&mut body).expect("body");
         let elapsed = started.elapsed();
-        assert!(
-            status.contains(" 200 ") && body.windows(6).any(|w| w == b"\"calls"),
-            "{path} failed: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-        elapsed
+        if status.contains(" 200 ") && body.windows(6).any(|w| w == b"\"calls") {
+            Ok(elapsed)
+        } else {
+            Err(format!(
+                "{path} failed: {status} {}",
+                String::from_utf8_lossy(&body)
+            ))
+        }
     }
 }
 
@@ -197,6 +246,32 @@ impl CallHost {
 /// stay within the host's default 2 s call deadline, and the request's own
 /// cost (≈ 80 µs) adds about 40 ns per call.
 pub const MAX_CALLS_PER_REQUEST: u64 = 2_000;
+
+/// Builds a host from manifest `text` (paths relative to `dir`) and runs it
+/// on a thread of its own until the returned flag is set.
+fn spawn_host(
+    dir: &tempfile::TempDir,
+    text: &str,
+    shards: usize,
+    lattice: Option<wascc_lattice::LatticeOptions>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let manifest = Manifest::parse(text, dir.path(), &|_| None).expect("manifest");
+    let host = Host::build(&manifest, &HostOptions::default()).expect("host");
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let stop = shutdown.clone();
+    let thread = std::thread::spawn(move || {
+        let opts = RunOptions {
+            shards,
+            pin: false,
+            lattice,
+            ..Default::default()
+        };
+        if let Err(e) = host.run(&opts, stop) {
+            panic!("host failed: {e}");
+        }
+    });
+    (shutdown, thread)
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -208,7 +283,13 @@ fn free_port() -> u16 {
 impl Drop for CallHost {
     fn drop(&mut self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        for (stop, _) in &self.others {
+            stop.store(true, Ordering::Relaxed);
+        }
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for (_, t) in self.others.drain(..) {
             let _ = t.join();
         }
     }

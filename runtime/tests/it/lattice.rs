@@ -119,7 +119,14 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     let account = nkeys::KeyPair::new_account();
     let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
     let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
-    let args = ["--nats", NATS, "--lattice", lattice.as_str(), "--shards", "1"];
+    let args = [
+        "--nats",
+        NATS,
+        "--lattice",
+        lattice.as_str(),
+        "--shards",
+        "1",
+    ];
     let work_b = Workdir::new();
     let b_manifest = format!("actors: [{}]\n", work_b.write("b.wasm", &kb.wasm).display());
     let _b = HostProc::start(work_b, &b_manifest, &args);

@@ -1,0 +1,68 @@
+//! The raw NATS request/reply round trip that lattice RPC is measured
+//! against: a plain async-nats responder answering with the request's
+//! payload, and a plain requester, on the same server, in this process.
+
+use futures_lite::StreamExt;
+use std::time::{Duration, Instant};
+
+/// A responder on its own thread and runtime, and a requester.
+pub struct RawNats {
+    rt: tokio::runtime::Runtime,
+    client: async_nats::Client,
+    subject: String,
+    _responder: tokio::runtime::Runtime,
+}
+
+impl RawNats {
+    /// Connects both sides to `url`. Panics on failure: callers are benchmarks.
+    pub fn start(url: &str) -> RawNats {
+        let subject = format!("wascc.bench.raw.{}", std::process::id());
+        let responder = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = responder
+            .block_on(async_nats::connect(url))
+            .expect("connect responder");
+        let mut sub = responder
+            .block_on(client.subscribe(subject.clone()))
+            .expect("subscribe");
+        responder.spawn(async move {
+            while let Some(msg) = sub.next().await {
+                if let Some(reply) = msg.reply {
+                    let _ = client.publish(reply, msg.payload).await;
+                }
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = rt
+            .block_on(async_nats::connect(url))
+            .expect("connect requester");
+        rt.block_on(client.flush()).expect("flush");
+        RawNats {
+            rt,
+            client,
+            subject,
+            _responder: responder,
+        }
+    }
+
+    /// Makes `n` requests one after another; returns the time they took.
+    pub fn round_trips(&self, n: u64) -> Duration {
+        let payload = bytes::Bytes::from_static(&[0xa1, b'x']);
+        self.rt.block_on(async {
+            let started = Instant::now();
+            for _ in 0..n {
+                self.client
+                    .request(self.subject.clone(), payload.clone())
+                    .await
+                    .expect("raw NATS request");
+            }
+            started.elapsed()
+        })
+    }
+}
