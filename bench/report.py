@@ -111,6 +111,24 @@ c = {k: median(*k.split("/")) for k in [
     "provider_call/http_request_baseline", "provider_call/builtin_memory",
     "provider_call/portable_memkv",
 ]}
+try:
+    lat_raw = median("lattice_call", "raw_nats_request_baseline")
+    lat_a2a = median("lattice_call", "actor_to_actor_across_hosts")
+    lattice_section = f"""### Lattice calls
+
+Same command and run (needs NATS with JetStream on 127.0.0.1:4222). Two
+hosts of one lattice in the bench process, one shard each: actor `a` calls
+actor `b` on the other host N times, one after another (`/repeat`); the
+baseline is a plain async-nats requester and responder exchanging the same
+payload.
+
+| call | median per call | baseline in the same run | target (DESIGN.md) |
+|---|---|---|---|
+| actor → actor, across hosts | {fmt_ns(lat_a2a)} | raw NATS request/reply {fmt_ns(lat_raw)} | within 1.25× at p50: {verdict(lat_a2a, 1.25 * lat_raw)} ({lat_a2a / lat_raw:.1f}×) |
+
+"""
+except FileNotFoundError:
+    lattice_section = ""
 # Measured only when Redis answers on 127.0.0.1:6379.
 try:
     c["provider_call/builtin_redis"] = median("provider_call", "builtin_redis")
@@ -182,7 +200,7 @@ A portable provider's call and a Redis call both wait on another thread
 (the provider's, the services runtime's): most of their time is the shard
 waking from its park when the reply arrives, not the work.
 
-## Density
+{lattice_section}## Density
 
 Command: `target/release/wascc-bench density --actors N --json` (idle,
 initialized instances of the lean `echo`, each called once with a small
