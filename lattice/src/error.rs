@@ -27,4 +27,12 @@ pub enum LatticeError {
         /// The reason.
         reason: String,
     },
+    /// A control command to a host failed.
+    #[error("host {host}: {reason}")]
+    Control {
+        /// The host's key.
+        host: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -8,6 +8,7 @@
 //! (`wascc-runtime`) uses it, and tells it what it runs through plain
 //! records. Not for: anything that runs wasm or owns a shard.
 
+pub mod control;
 mod error;
 pub mod invocation;
 pub mod limits;

@@ -407,7 +407,8 @@ impl Host {
         opts: &wascc_lattice::LatticeOptions,
         extra_labels: &std::collections::BTreeMap<String, String>,
         shared: &Shared,
-    ) -> Result<(wascc_lattice::Membership, wascc_lattice::rpc::Serving), RuntimeError> {
+        shutdown: &Arc<AtomicBool>,
+    ) -> Result<LatticeSession, RuntimeError> {
         let rt = self
             .services
             .as_ref()
@@ -415,6 +416,7 @@ impl Host {
         let lattice = rt.block_on(wascc_lattice::Lattice::connect(opts))?;
         let key = nkeys::KeyPair::new_server();
         let id = key.public_key();
+        let host_id = id.clone();
         let sealer = Arc::new(wascc_lattice::invocation::Sealer::new(key));
         let rpc = wascc_lattice::rpc::Rpc::new(lattice.clone(), sealer, rt.handle().clone());
         let keys: Vec<String> = self.actors.iter().map(|a| a.key.clone()).collect();
@@ -424,6 +426,11 @@ impl Host {
         let _ = shared.remote.set(rpc);
         let mut labels = self.labels.clone();
         labels.extend(extra_labels.clone());
+        let labels = Arc::new(std::sync::Mutex::new(labels));
+        let commands = Arc::new(LatticeCommands {
+            labels: labels.clone(),
+            shutdown: shutdown.clone(),
+        });
         let actors: Vec<wascc_lattice::ActorRecord> = self
             .actors
             .iter()
@@ -438,7 +445,7 @@ impl Host {
         let record: wascc_lattice::RecordFn = Arc::new(move || wascc_lattice::HostRecord {
             id: id.clone(),
             lattice: name.clone(),
-            labels: labels.clone(),
+            labels: labels.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
             heartbeat_at: wascc_lattice::now_secs(),
@@ -449,8 +456,32 @@ impl Host {
                 .map(|(capability, name)| wascc_lattice::ProviderRecord { capability, name })
                 .collect(),
         });
-        let membership = rt.block_on(wascc_lattice::Membership::join(lattice, record))?;
-        Ok((membership, serving))
+        let membership = rt.block_on(wascc_lattice::Membership::join(
+            lattice.clone(),
+            record.clone(),
+        ))?;
+        let control = rt.block_on(async {
+            let task =
+                wascc_lattice::control::serve(lattice.clone(), host_id.clone(), commands, record)
+                    .await?;
+            wascc_lattice::control::publish_event(
+                &lattice,
+                &wascc_lattice::control::Event::new(
+                    &host_id,
+                    "host_started",
+                    serde_json::json!({ "lattice": lattice.name() }),
+                ),
+            )
+            .await;
+            Ok::<_, wascc_lattice::LatticeError>(task)
+        })?;
+        Ok(LatticeSession {
+            membership,
+            serving,
+            control,
+            lattice,
+            id: host_id,
+        })
     }
 
     /// The HTTP listeners this host will open.
@@ -506,20 +537,15 @@ impl Host {
         });
         self.dispatcher.serve(Some(shared.clone()));
         let membership = match &opts.lattice {
-            Some(l) => Some(self.join_lattice(l, &opts.labels, &shared)?),
+            Some(l) => Some(self.join_lattice(l, &opts.labels, &shared, &shutdown)?),
             None => None,
         };
         let results = wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
             run_shard(ctx.clone(), id)
         });
         self.dispatcher.serve(None);
-        if let (Some((m, serving)), Some(rt)) = (membership, self.services.as_ref())
-            && let Err(e) = {
-                drop(serving);
-                rt.block_on(m.leave())
-            }
-        {
-            tracing::warn!("leaving the lattice: {e}");
+        if let (Some(session), Some(rt)) = (membership, self.services.as_ref()) {
+            rt.block_on(session.leave());
         }
         futures_lite::future::block_on(self.control.stop_all());
         let results = results?;
@@ -527,6 +553,66 @@ impl Host {
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         tracing::info!("host stopped");
         Ok(usage)
+    }
+}
+
+/// A host's part in a lattice while it runs.
+struct LatticeSession {
+    membership: wascc_lattice::Membership,
+    serving: wascc_lattice::rpc::Serving,
+    control: tokio::task::JoinHandle<()>,
+    lattice: wascc_lattice::Lattice,
+    id: String,
+}
+
+impl LatticeSession {
+    /// Stops serving actors and commands, removes the host's record and
+    /// says so (`host_stopped`).
+    async fn leave(self) {
+        self.control.abort();
+        drop(self.serving);
+        if let Err(e) = self.membership.leave().await {
+            tracing::warn!("leaving the lattice: {e}");
+        }
+        wascc_lattice::control::publish_event(
+            &self.lattice,
+            &wascc_lattice::control::Event::new(&self.id, "host_stopped", serde_json::json!({})),
+        )
+        .await;
+        let _ = self.lattice.client().flush().await;
+    }
+}
+
+/// What a host does on the lattice's commands.
+struct LatticeCommands {
+    labels: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl wascc_lattice::control::HostCommands for LatticeCommands {
+    fn set_label(&self, key: &str, value: Option<&str>) -> Result<(), String> {
+        if key.is_empty() || key.contains(|c: char| c == '=' || c.is_whitespace()) {
+            return Err(format!(
+                "label key {key:?} is empty or holds '=' or white space"
+            ));
+        }
+        let mut labels = self.labels.lock().unwrap_or_else(|p| p.into_inner());
+        match value {
+            Some(v) => {
+                labels.insert(key.to_string(), v.to_string());
+            }
+            None => {
+                if labels.remove(key).is_none() {
+                    return Err(format!("this host has no label {key:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&self) {
+        tracing::info!("stop requested through the lattice");
+        self.shutdown.store(true, Ordering::Relaxed);
     }
 }
 

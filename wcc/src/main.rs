@@ -58,6 +58,32 @@ enum LatticeCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Sets a label on a host.
+    Label {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…), as `wcc lattice hosts` lists it.
+        host: String,
+        /// The label.
+        #[arg(value_name = "KEY=VALUE")]
+        label: String,
+    },
+    /// Removes a label from a host.
+    Unlabel {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The label's key.
+        key: String,
+    },
+    /// Stops a host: it drains, leaves the lattice and exits.
+    Stop {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,10 +241,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Claims(ClaimsCmd::Inspect { file, json }) => inspect(&file, json),
         Command::Lattice(LatticeCmd::Hosts { at, json }) => lattice_hosts(&at, json),
+        Command::Lattice(LatticeCmd::Label { at, host, label }) => {
+            let (key, value) = label
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("{label:?} is not a label: expected KEY=VALUE"))?;
+            let req = wascc_lattice::control::LabelRequest {
+                key: key.to_string(),
+                value: Some(value.to_string()),
+            };
+            lattice_command(&at, &host, "label.put", &req)
+        }
+        Command::Lattice(LatticeCmd::Unlabel { at, host, key }) => {
+            let req = wascc_lattice::control::LabelRequest { key, value: None };
+            lattice_command(&at, &host, "label.del", &req)
+        }
+        Command::Lattice(LatticeCmd::Stop { at, host }) => {
+            lattice_command(&at, &host, "stop", &json!({}))
+        }
     }
 }
 
-fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
+/// Runs `f` on a connection to the lattice `at` names.
+fn with_lattice<T>(
+    at: &LatticeArgs,
+    f: impl AsyncFnOnce(wascc_lattice::Lattice) -> Result<T, wascc_lattice::LatticeError>,
+) -> anyhow::Result<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,10 +276,35 @@ fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
         lattice: at.lattice.clone(),
         credentials: at.nats_creds.clone(),
     };
-    let hosts = rt.block_on(async {
+    Ok(rt.block_on(async {
         let lattice = wascc_lattice::Lattice::connect(&opts).await?;
-        lattice.hosts().await
+        f(lattice).await
+    })?)
+}
+
+fn lattice_command(
+    at: &LatticeArgs,
+    host: &str,
+    command: &str,
+    body: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    let reply = with_lattice(at, async |l| {
+        wascc_lattice::control::request(&l, host, command, body).await
     })?;
+    match reply.error {
+        None if reply.ok => {
+            eprintln!("{command}: done on host {host}");
+            Ok(())
+        }
+        e => bail!(
+            "host {host} refused {command}: {}",
+            e.unwrap_or_else(|| "no reason given".into())
+        ),
+    }
+}
+
+fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
+    let hosts = with_lattice(at, async |l| l.hosts().await)?;
     if as_json {
         println!("{}", serde_json::to_string(&hosts)?);
         return Ok(());

@@ -190,3 +190,92 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     let forged = send(payload.clone(), &forged).unwrap_err();
     assert!(forged.contains("forged or altered"), "{forged}");
 }
+
+#[test]
+fn control_commands_set_labels_and_stop_a_host_with_events() {
+    use futures_lite::StreamExt;
+    use wascc_lattice::control::{self, LabelRequest};
+    let lattice = format!("it{}", rand::random::<u32>());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = LatticeOptions {
+        url: NATS.into(),
+        lattice: lattice.clone(),
+        credentials: None,
+    };
+    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    let mut events = rt
+        .block_on(state.client().subscribe(control::events_subject(&lattice)))
+        .unwrap();
+    // The SUB must reach the server before the host starts.
+    rt.block_on(state.client().flush()).unwrap();
+    let mut next_event = || {
+        let msg = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), events.next()).await })
+            .expect("an event within 10 s")
+            .unwrap();
+        serde_json::from_slice::<control::Event>(&msg.payload).unwrap()
+    };
+    let host = echo_host(&lattice, "a");
+    let started = next_event();
+    assert_eq!(started.kind, "com.wascc.lattice.host_started");
+    assert_eq!(started.specversion, "1.0");
+    let id = started.source.trim_start_matches("wascc/host/").to_string();
+
+    let cmd = |command: &str, body: &serde_json::Value| {
+        rt.block_on(control::request(&state, &id, command, body))
+            .unwrap()
+    };
+    let put = serde_json::to_value(LabelRequest {
+        key: "zone".into(),
+        value: Some("b".into()),
+    })
+    .unwrap();
+    assert!(cmd("label.put", &put).ok);
+    // The record says so at once, not at the next heartbeat.
+    let record = rt.block_on(state.hosts()).unwrap();
+    assert_eq!(record[0].labels["zone"], "b");
+    let e = next_event();
+    assert_eq!(e.kind, "com.wascc.lattice.label_set");
+    assert_eq!(e.data, serde_json::json!({"key": "zone", "value": "b"}));
+
+    let del = serde_json::json!({"key": "region"});
+    assert!(cmd("label.del", &del).ok);
+    assert_eq!(next_event().kind, "com.wascc.lattice.label_removed");
+    let again = cmd("label.del", &del);
+    assert_eq!(
+        again.error.as_deref(),
+        Some("this host has no label \"region\"")
+    );
+    let bad = cmd(
+        "label.put",
+        &serde_json::json!({"key": "a b", "value": "x"}),
+    );
+    assert!(bad.error.unwrap().contains("holds '=' or white space"));
+    let unknown = cmd("teleport", &serde_json::json!({}));
+    assert!(
+        unknown
+            .error
+            .unwrap()
+            .contains("unknown command \"teleport\"")
+    );
+    let e = rt
+        .block_on(control::request(
+            &state,
+            "NNOSUCHHOST",
+            "stop",
+            &serde_json::json!({}),
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("no such host in the lattice"), "{e}");
+
+    // Stop: the host drains, leaves and exits cleanly.
+    assert!(cmd("stop", &serde_json::json!({})).ok);
+    assert_eq!(next_event().kind, "com.wascc.lattice.host_stopped");
+    let (code, log) = host.wait_exit();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("stop requested through the lattice"), "{log}");
+    assert!(rt.block_on(state.hosts()).unwrap().is_empty());
+}

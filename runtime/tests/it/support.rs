@@ -182,6 +182,25 @@ impl HostProc {
         }
     }
 
+    /// Waits (at most 60 s) for the host to exit on its own; returns the
+    /// exit code and the log.
+    pub fn wait_exit(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host did not exit; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.log())
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(self) -> (i32, String) {
         let (code, log, _) = self.terminate_output();

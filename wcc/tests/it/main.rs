@@ -245,6 +245,28 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
     let listed = json(&wcc(&["lattice", "hosts", "--lattice", &lattice, "--json"]));
     assert_eq!(listed, serde_json::json!([]));
 
+    let missing = wcc(&["lattice", "stop", "NNOSUCHHOST", "--lattice", &lattice]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("host NNOSUCHHOST: no such host in the lattice"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let bad_label = wcc(&[
+        "lattice",
+        "label",
+        "NNOSUCHHOST",
+        "novalue",
+        "--lattice",
+        &lattice,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&bad_label.stderr).contains("is not a label: expected KEY=VALUE"),
+        "{}",
+        String::from_utf8_lossy(&bad_label.stderr)
+    );
+
     let bad = wcc(&["lattice", "hosts", "--nats", "nats://127.0.0.1:1"]);
     assert!(!bad.status.success());
     assert!(
