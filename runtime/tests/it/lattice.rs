@@ -7,20 +7,24 @@ use wascc_lattice::{HostRecord, Lattice, LatticeOptions, limits::HOST_TTL};
 
 const NATS: &str = "nats://127.0.0.1:4222";
 
-fn hosts(lattice: &str) -> Vec<HostRecord> {
+/// A runtime for the test's own NATS work and a connection to `lattice`.
+fn connect(lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let opts = LatticeOptions {
-            url: NATS.into(),
-            lattice: lattice.into(),
-            credentials: None,
-        };
-        Lattice::connect(&opts).await?.hosts().await
-    })
-    .unwrap()
+    let opts = LatticeOptions {
+        url: NATS.into(),
+        lattice: lattice.into(),
+        credentials: None,
+    };
+    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    (rt, state)
+}
+
+fn hosts(lattice: &str) -> Vec<HostRecord> {
+    let (rt, state) = connect(lattice);
+    rt.block_on(state.hosts()).unwrap()
 }
 
 fn echo_host(lattice: &str, zone: &str) -> HostProc {
@@ -149,16 +153,7 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     assert!(e.contains("no host of the lattice runs it"), "{}", r.text());
 
     // Seals of our own, sent straight to b's subject.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let opts = LatticeOptions {
-        url: NATS.into(),
-        lattice: lattice.clone(),
-        credentials: None,
-    };
-    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    let (rt, state) = connect(&lattice);
     let subject = wascc_lattice::actor_subject(&lattice, &kb.key);
     let sealer = Sealer::new(nkeys::KeyPair::new_server());
     let payload = vec![0xa1, b'x'];
@@ -196,16 +191,7 @@ fn control_commands_set_labels_and_stop_a_host_with_events() {
     use futures_lite::StreamExt;
     use wascc_lattice::control::{self, LabelRequest};
     let lattice = format!("it{}", rand::random::<u32>());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let opts = LatticeOptions {
-        url: NATS.into(),
-        lattice: lattice.clone(),
-        credentials: None,
-    };
-    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    let (rt, state) = connect(&lattice);
     let mut events = rt
         .block_on(state.client().subscribe(control::events_subject(&lattice)))
         .unwrap();
