@@ -35,13 +35,7 @@ impl CallHost {
     /// Panics on failure: callers are benchmarks.
     pub fn start() -> CallHost {
         let dir = tempfile::tempdir().expect("temp dir");
-        let issuer = KeyPair::new_account();
-        let [a, b, c] = ["a", "b", "c"].map(|n| {
-            let s = signed_actor("kitchen", &CAPS, &issuer);
-            let path = dir.path().join(format!("{n}.wasm"));
-            std::fs::write(&path, &s.wasm).expect("write actor");
-            (s.key, path)
-        });
+        let [a, b, c] = kitchens(&dir, ["a", "b", "c"]);
         let port = free_port();
         let text = format!(
             "actors:\n  - {{path: {}, shards: 1}}\n  - {{path: {}, shards: 1}}\n  - {}\n\
@@ -94,13 +88,7 @@ impl CallHost {
     /// so that `a` calling [`remote`](Self::remote) crosses hosts.
     pub fn across_hosts(nats: &str) -> CallHost {
         let dir = tempfile::tempdir().expect("temp dir");
-        let issuer = KeyPair::new_account();
-        let [a, b] = ["a", "b"].map(|n| {
-            let s = signed_actor("kitchen", &CAPS, &issuer);
-            let path = dir.path().join(format!("{n}.wasm"));
-            std::fs::write(&path, &s.wasm).expect("write actor");
-            (s.key, path)
-        });
+        let [a, b] = kitchens(&dir, ["a", "b"]);
         let lattice = wascc_lattice::LatticeOptions {
             url: nats.to_string(),
             lattice: format!("bench{}", std::process::id()),
@@ -246,6 +234,21 @@ impl CallHost {
 /// stay within the host's default 2 s call deadline, and the request's own
 /// cost (≈ 80 µs) adds about 40 ns per call.
 pub const MAX_CALLS_PER_REQUEST: u64 = 2_000;
+
+/// Kitchen actors signed by one account, written to `dir` as `NAME.wasm`:
+/// each one's key and path.
+fn kitchens<const N: usize>(
+    dir: &tempfile::TempDir,
+    names: [&str; N],
+) -> [(String, std::path::PathBuf); N] {
+    let issuer = KeyPair::new_account();
+    names.map(|n| {
+        let s = signed_actor("kitchen", &CAPS, &issuer);
+        let path = dir.path().join(format!("{n}.wasm"));
+        std::fs::write(&path, &s.wasm).expect("write actor");
+        (s.key, path)
+    })
+}
 
 /// Builds a host from manifest `text` (paths relative to `dir`) and runs it
 /// on a thread of its own until the returned flag is set.

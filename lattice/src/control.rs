@@ -125,12 +125,12 @@ pub async fn serve(
                 .strip_prefix(prefix.as_str())
                 .unwrap_or("")
                 .to_string();
-            let (reply, event) = handle(&command, &msg.payload, &*commands);
-            if let Some(event) = &event {
+            let (reply, change) = handle(&command, &msg.payload, &*commands);
+            if let Some((what, data)) = change {
                 if let Err(e) = lattice.put_host(&record()).await {
                     tracing::warn!("cannot rewrite the host record after {command}: {e}");
                 }
-                publish_event(&lattice, &Event::new(&id, event.0, event.1.clone())).await;
+                publish_event(&lattice, &Event::new(&id, what, data)).await;
             }
             if let Some(to) = msg.reply
                 && let Ok(json) = serde_json::to_vec(&reply)

@@ -22,8 +22,9 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Se
 /// What a host offers the lattice: invoking the actors it runs.
 pub trait LocalActors: Send + Sync + 'static {
     /// Invokes `operation` on local actor `actor` for `origin` (the calling
-    /// actor's key, or a host key) with the payload as sent.
-    fn invoke(&self, origin: &str, actor: &str, operation: &str, payload: Vec<u8>) -> ReplyFuture;
+    /// actor's key, or a host key) with the payload as sent (taken before
+    /// the call returns: the future owns nothing of it).
+    fn invoke(&self, origin: &str, actor: &str, operation: &str, payload: &[u8]) -> ReplyFuture;
 }
 
 const H_OPERATION: &str = "wascc-op";
@@ -154,23 +155,18 @@ impl Rpc {
                     url: "the lattice".into(),
                     reason: format!("cannot subscribe to {subject}: {e}"),
                 })?;
-            let (client, lattice) = (
-                self.lattice.client().clone(),
-                self.lattice.name().to_string(),
-            );
-            let (local, verifier, key) = (local.clone(), verifier.clone(), key.clone());
+            // One shared context per actor: a message costs one Arc clone.
+            let server = Arc::new(ActorServer {
+                client: self.lattice.client().clone(),
+                lattice: self.lattice.name().to_string(),
+                actor: key.clone(),
+                local: local.clone(),
+                verifier: verifier.clone(),
+            });
             tasks.push(self.runtime.spawn(async move {
                 while let Some(msg) = sub.next().await {
-                    let (client, lattice, local, verifier, key) = (
-                        client.clone(),
-                        lattice.clone(),
-                        local.clone(),
-                        verifier.clone(),
-                        key.clone(),
-                    );
-                    tokio::spawn(async move {
-                        serve_one(msg, &client, &lattice, &key, local, &verifier).await;
-                    });
+                    let server = server.clone();
+                    tokio::spawn(async move { server.serve_one(msg).await });
                 }
             }));
         }
@@ -215,56 +211,59 @@ fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
     ))
 }
 
-async fn serve_one(
-    msg: async_nats::Message,
-    client: &async_nats::Client,
-    lattice: &str,
-    actor: &str,
+/// What serving one actor's subject needs.
+struct ActorServer {
+    client: async_nats::Client,
+    lattice: String,
+    actor: String,
     local: Arc<dyn LocalActors>,
-    verifier: &Mutex<Verifier>,
-) {
-    let Some(reply_to) = msg.reply.clone() else {
-        tracing::warn!(%actor, "invocation without a reply subject dropped");
-        return;
-    };
-    let checked = parse_seal(msg.headers.as_ref()).and_then(|(operation, seal)| {
-        let inv = Invocation {
-            lattice,
-            subject: msg.subject.as_str(),
-            operation: &operation,
-            payload: &msg.payload,
+    verifier: Arc<Mutex<Verifier>>,
+}
+
+impl ActorServer {
+    async fn serve_one(&self, msg: async_nats::Message) {
+        let actor = self.actor.as_str();
+        let Some(reply_to) = msg.reply.clone() else {
+            tracing::warn!(%actor, "invocation without a reply subject dropped");
+            return;
         };
-        let mut v = verifier.lock().unwrap_or_else(|p| p.into_inner());
-        v.verify(&seal, &inv, crate::now_millis())
-            .map(|()| operation.clone())
-            .map_err(|e: Refused| {
-                tracing::warn!(%actor, origin = %seal.origin, "invocation refused: {e}");
-                format!("invocation refused: {e}")
-            })
-    });
-    let result = match checked {
-        Ok(operation) => {
-            let caller = header(msg.headers.as_ref(), H_CALLER)
-                .unwrap_or("")
-                .to_string();
-            local
-                .invoke(&caller, actor, &operation, msg.payload.to_vec())
-                .await
+        let checked = parse_seal(msg.headers.as_ref()).and_then(|(operation, seal)| {
+            let inv = Invocation {
+                lattice: &self.lattice,
+                subject: msg.subject.as_str(),
+                operation: &operation,
+                payload: &msg.payload,
+            };
+            let mut v = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
+            v.verify(&seal, &inv, crate::now_millis())
+                .map_err(|e: Refused| {
+                    tracing::warn!(%actor, origin = %seal.origin, "invocation refused: {e}");
+                    format!("invocation refused: {e}")
+                })?;
+            Ok(operation)
+        });
+        let result = match checked {
+            Ok(operation) => {
+                let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
+                self.local
+                    .invoke(caller, actor, &operation, &msg.payload)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let sent = match result {
+            Ok(payload) => self.client.publish(reply_to, payload.into()).await,
+            Err(e) => {
+                let mut h = HeaderMap::new();
+                // Header values are single lines.
+                h.insert(H_ERROR, e.replace(['\r', '\n'], " ").as_str());
+                self.client
+                    .publish_with_headers(reply_to, h, Vec::<u8>::new().into())
+                    .await
+            }
+        };
+        if let Err(e) = sent {
+            tracing::warn!(%actor, "cannot send the reply of an invocation: {e}");
         }
-        Err(e) => Err(e),
-    };
-    let sent = match result {
-        Ok(payload) => client.publish(reply_to, payload.into()).await,
-        Err(e) => {
-            let mut h = HeaderMap::new();
-            // Header values are single lines.
-            h.insert(H_ERROR, e.replace(['\r', '\n'], " ").as_str());
-            client
-                .publish_with_headers(reply_to, h, Vec::<u8>::new().into())
-                .await
-        }
-    };
-    if let Err(e) = sent {
-        tracing::warn!(%actor, "cannot send the reply of an invocation: {e}");
     }
 }

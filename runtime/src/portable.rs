@@ -17,6 +17,7 @@ use crate::RuntimeError;
 use crate::limits::{MAX_MODULE_BYTES, PORTABLE_QUEUE, PORTABLE_SPIN};
 use crate::manifest::PortableSpec;
 use futures_channel::oneshot;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -49,9 +50,8 @@ enum Track {
 /// One call for the provider's thread.
 struct Job {
     caller: CallerInfo,
-    operation: &'static str,
-    /// An actor's operation (when `operation` is empty).
-    actor_operation: String,
+    /// The host's own operations are static; an actor's is copied.
+    operation: Cow<'static, str>,
     payload: Vec<u8>,
     track: Track,
     reply: Option<oneshot::Sender<Reply>>,
@@ -125,26 +125,31 @@ impl Worker {
     /// Calls the guest as `caller`, instantiating (and re-binding) first if
     /// the last instance was lost.
     async fn call(&mut self, caller: CallerInfo, operation: &str, payload: &[u8]) -> Reply {
-        if self.instance.is_none() {
-            self.instance = Some(self.fresh().await?);
-        }
-        let Some(instance) = self.instance.as_mut() else {
-            return Err("no instance".into());
+        let mut instance = match self.instance.take() {
+            Some(i) => i,
+            None => self.fresh().await?,
         };
         *lock(&self.host.caller) = caller;
         let result = instance.call(operation, payload).await;
         *lock(&self.host.caller) = CallerInfo::default();
-        result.map_err(|e| {
-            if e.poisons_instance() {
+        match result {
+            Ok(reply) => {
+                self.instance = Some(instance);
+                Ok(reply)
+            }
+            Err(e) if e.poisons_instance() => {
                 tracing::warn!(provider = %self.host.name, %operation,
                     "provider instance lost ({e}); the next call gets a fresh one");
-                self.instance = None;
+                Err(format!("portable provider {}: {e}", self.host.name))
             }
-            match e {
-                wascc_engines::CallError::Guest(m) => m,
-                other => format!("portable provider {}: {other}", self.host.name),
+            Err(e) => {
+                self.instance = Some(instance);
+                Err(match e {
+                    wascc_engines::CallError::Guest(m) => m,
+                    other => format!("portable provider {}: {other}", self.host.name),
+                })
             }
-        })
+        }
     }
 
     async fn fresh(&mut self) -> Result<WapcInstance, String> {
@@ -174,19 +179,25 @@ impl Worker {
     }
 
     async fn serve(&mut self, job: Job) -> Reply {
-        let op = if job.operation.is_empty() {
-            job.actor_operation.as_str()
-        } else {
-            job.operation
+        let Job {
+            caller,
+            operation,
+            payload,
+            track,
+            ..
+        } = job;
+        // Only bindings are tracked: a plain call copies nothing.
+        let key = match track {
+            Track::Call => None,
+            _ => Some((caller.actor.clone(), caller.binding.clone())),
         };
-        let key = (job.caller.actor.clone(), job.caller.binding.clone());
-        let result = self.call(job.caller, op, &job.payload).await;
-        match job.track {
-            Track::Bind(values) if result.is_ok() => {
+        let result = self.call(caller, &operation, &payload).await;
+        match (track, key) {
+            (Track::Bind(values), Some(key)) if result.is_ok() => {
                 lock(&self.host.bound).insert(key.0.clone());
                 self.bindings.insert(key, values);
             }
-            Track::Remove => {
+            (Track::Remove, Some(key)) => {
                 self.bindings.remove(&key);
                 if !self.bindings.keys().any(|(a, _)| *a == key.0) {
                     lock(&self.host.bound).remove(&key.0);
@@ -198,9 +209,8 @@ impl Worker {
     }
 
     fn run(mut self, jobs: Receiver<Job>) {
-        while let Some(job) = next_job(&jobs) {
-            let reply = job.reply;
-            let job = Job { reply: None, ..job };
+        while let Some(mut job) = next_job(&jobs) {
+            let reply = job.reply.take();
             let result = futures_lite::future::block_on(self.serve(job));
             if let Some(tx) = reply {
                 let _ = tx.send(result);
@@ -298,7 +308,6 @@ impl PortableProvider {
             .submit(
                 CallerInfo::default(),
                 OP_GET_CAPABILITY_DESCRIPTOR,
-                String::new(),
                 health,
                 Track::Call,
             )
@@ -324,16 +333,14 @@ impl PortableProvider {
     fn submit(
         &self,
         caller: CallerInfo,
-        operation: &'static str,
-        actor_operation: String,
+        operation: impl Into<Cow<'static, str>>,
         payload: Vec<u8>,
         track: Track,
     ) -> ProviderFuture<Vec<u8>> {
         let (tx, rx) = oneshot::channel();
         let job = Job {
             caller,
-            operation,
-            actor_operation,
+            operation: operation.into(),
             payload,
             track,
             reply: Some(tx),
@@ -398,7 +405,6 @@ impl CapabilityProvider for PortableProvider {
         let reply = self.submit(
             Self::caller(&b),
             OP_BIND_ACTOR,
-            String::new(),
             configuration(b.actor, values.clone()),
             Track::Bind(values.clone()),
         );
@@ -419,7 +425,6 @@ impl CapabilityProvider for PortableProvider {
         drop(self.submit(
             Self::caller(&b),
             OP_REMOVE_ACTOR,
-            String::new(),
             configuration(b.actor, HashMap::new()),
             Track::Remove,
         ));
@@ -428,7 +433,6 @@ impl CapabilityProvider for PortableProvider {
     fn handle_call(&self, b: BindingRef<'_>, operation: &str, payload: &[u8]) -> ProviderReply {
         ProviderReply::Pending(self.submit(
             Self::caller(&b),
-            "",
             operation.to_string(),
             payload.to_vec(),
             Track::Call,
@@ -441,7 +445,6 @@ impl CapabilityProvider for PortableProvider {
         let reply = self.submit(
             CallerInfo::default(),
             OP_HEALTH_REQUEST,
-            String::new(),
             payload,
             Track::Call,
         );

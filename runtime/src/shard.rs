@@ -344,14 +344,15 @@ impl HostDispatcher {
 }
 
 impl HostDispatcher {
-    /// Sends an invocation of local actor `actor` to one of its shards, the
-    /// payload shaped by `shape`.
+    /// Sends an invocation of local actor `actor` to one of its shards;
+    /// with `shape`, the payload is first reshaped for the actor's codec
+    /// (messages from providers), otherwise sent as it is (from actors).
     fn send(
         &self,
         origin: &str,
         actor: &str,
         operation: &str,
-        payload: Vec<u8>,
+        payload: std::borrow::Cow<'_, [u8]>,
         shape: bool,
     ) -> Result<oneshot::Receiver<Result<Vec<u8>, InvokeError>>, String> {
         let shared = self
@@ -363,10 +364,12 @@ impl HostDispatcher {
             .get(actor)
             .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
         let payload = if shape {
-            shared.actors[index]
-                .profile
-                .shape(payload)
-                .map_err(|e| e.to_string())?
+            std::borrow::Cow::Owned(
+                shared.actors[index]
+                    .profile
+                    .shape(payload.into_owned())
+                    .map_err(|e| e.to_string())?,
+            )
         } else {
             payload
         };
@@ -386,9 +389,9 @@ impl wascc_lattice::rpc::LocalActors for HostDispatcher {
         origin: &str,
         actor: &str,
         operation: &str,
-        payload: Vec<u8>,
+        payload: &[u8],
     ) -> wascc_lattice::rpc::ReplyFuture {
-        let sent = self.send(origin, actor, operation, payload, false);
+        let sent = self.send(origin, actor, operation, payload.into(), false);
         Box::pin(async move {
             sent?
                 .await
@@ -406,7 +409,7 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
         payload: Vec<u8>,
     ) -> wascc_contracts::ReplyFuture {
         use wascc_contracts::ProviderError;
-        let sent = self.send("provider", actor, operation, payload, true);
+        let sent = self.send("provider", actor, operation, payload.into(), true);
         Box::pin(async move {
             let rx = sent.map_err(ProviderError)?;
             rx.await

@@ -319,22 +319,18 @@ fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
         println!("  Version:   {}", h.version);
         println!("  Uptime:    {}s", now.saturating_sub(h.started_at));
         println!("  Labels:    {}", labels.join(", "));
-        println!(
-            "  Actors:    {}",
-            h.actors
-                .iter()
-                .map(|a| format!("{} ({})", a.name, a.key))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        println!(
-            "  Providers: {}",
-            h.providers
-                .iter()
-                .map(|p| format!("{} ({})", p.capability, p.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let actors: Vec<String> = h
+            .actors
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.key))
+            .collect();
+        let providers: Vec<String> = h
+            .providers
+            .iter()
+            .map(|p| format!("{} ({})", p.capability, p.name))
+            .collect();
+        println!("  Actors:    {}", actors.join(", "));
+        println!("  Providers: {}", providers.join(", "));
     }
     Ok(())
 }
