@@ -1,14 +1,17 @@
 //! The control interface of a lattice: JSON requests to one host on
 //! `wasmbus.v1.<lattice>.ctl.<host>.<command>`, and CloudEvents for every
-//! change on `wasmbus.v1.<lattice>.evt`. Commands so far: `label.put`,
-//! `label.del` and `stop` (the rest of issue 5's commands build on this).
+//! change on `wasmbus.v1.<lattice>.evt`. `docs/LATTICE.md` documents each
+//! command, its body, reply and event.
 
 use crate::LatticeError;
-use crate::limits::STATE_TIMEOUT;
+use crate::limits::CONTROL_TIMEOUT;
 use crate::membership::RecordFn;
 use crate::state::Lattice;
 use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// The subject of `command` for `host`.
@@ -23,6 +26,7 @@ pub fn events_subject(lattice: &str) -> String {
 
 /// `label.put` (with a value) and `label.del` (without).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     /// The label's key.
     pub key: String,
@@ -31,22 +35,261 @@ pub struct LabelRequest {
     pub value: Option<String>,
 }
 
-/// The answer to every command: `{"ok": true}` or `{"ok": false, "error": …}`.
+/// Where a module to start comes from: its bytes in the request (base64),
+/// or a file on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleSource {
+    /// The module, base64 (standard alphabet, padded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// A path on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl ModuleSource {
+    /// The module's bytes and a name for it in messages.
+    pub fn read(&self, max: u64) -> Result<(Vec<u8>, String), String> {
+        match (&self.module, &self.path) {
+            (Some(b64), None) => {
+                let bytes = data_encoding::BASE64
+                    .decode(b64.as_bytes())
+                    .map_err(|e| format!("module is not base64: {e}"))?;
+                Ok((bytes, "module sent in the request".to_string()))
+            }
+            (None, Some(path)) => {
+                use std::io::Read as _;
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot read {path} on this host: {e}"))?;
+                let mut bytes = Vec::new();
+                file.take(max + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("cannot read {path} on this host: {e}"))?;
+                if bytes.len() as u64 > max {
+                    return Err(format!("{path} is larger than {max} bytes"));
+                }
+                Ok((bytes, path.clone()))
+            }
+            _ => Err("give exactly one of module (base64) and path".to_string()),
+        }
+    }
+}
+
+/// `actor.start`: an actor module and how to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartActor {
+    /// The module.
+    #[serde(flatten)]
+    pub source: ModuleSource,
+    /// Engine kind (`jit`, `interp`, `aot`, `constrained`); default: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// `reuse` (default) or `fresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<String>,
+    /// On how many shards it runs (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+}
+
+/// `actor.stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopActor {
+    /// The actor's key.
+    pub key: String,
+}
+
+/// `provider.start`: a built-in provider by capability id, or a portable
+/// (wasm) provider module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartProvider {
+    /// A built-in provider's capability id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// A portable provider's module.
+    #[serde(flatten)]
+    pub source: ModuleSource,
+    /// The binding name a portable provider serves (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+    /// A portable provider's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// A portable provider's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// `provider.stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopProvider {
+    /// The capability id of the provider.
+    pub capability: String,
+}
+
+/// `binding.put` (with values) and `binding.del`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingRequest {
+    /// The actor's key.
+    pub actor: String,
+    /// The capability id.
+    pub capability: String,
+    /// The binding name (default `default`).
+    #[serde(default = "default_binding")]
+    pub binding: String,
+    /// The binding's values (`binding.put` only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+}
+
+fn default_binding() -> String {
+    "default".to_string()
+}
+
+/// A command to a host, parsed from its subject and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `inventory`: what the host runs now.
+    Inventory,
+    /// `actor.start`.
+    StartActor(StartActor),
+    /// `actor.stop`.
+    StopActor(StopActor),
+    /// `provider.start`.
+    StartProvider(StartProvider),
+    /// `provider.stop`.
+    StopProvider(StopProvider),
+    /// `binding.put`.
+    Bind(BindingRequest),
+    /// `binding.del`.
+    Unbind(BindingRequest),
+    /// `label.put` (`Some` value) or `label.del`.
+    Label {
+        /// The key.
+        key: String,
+        /// The value to set, or `None` to remove.
+        value: Option<String>,
+    },
+    /// `stop`: drain, leave, exit.
+    Stop,
+}
+
+/// The commands a host answers, as subject suffixes.
+pub const COMMANDS: [&str; 10] = [
+    "inventory",
+    "actor.start",
+    "actor.stop",
+    "provider.start",
+    "provider.stop",
+    "binding.put",
+    "binding.del",
+    "label.put",
+    "label.del",
+    "stop",
+];
+
+fn body<T: serde::de::DeserializeOwned>(command: &str, body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("{command}: invalid request: {e}"))
+}
+
+impl Command {
+    /// Parses command `name` with JSON `body`; the error names the command
+    /// and what is wrong.
+    pub fn parse(name: &str, json: &[u8]) -> Result<Command, String> {
+        // Commands without a body accept an empty one.
+        let json_or_empty = if json.iter().all(u8::is_ascii_whitespace) {
+            b"{}".as_slice()
+        } else {
+            json
+        };
+        Ok(match name {
+            "inventory" => {
+                body::<serde_json::Map<String, serde_json::Value>>(name, json_or_empty)?;
+                Command::Inventory
+            }
+            "stop" => {
+                body::<serde_json::Map<String, serde_json::Value>>(name, json_or_empty)?;
+                Command::Stop
+            }
+            "actor.start" => Command::StartActor(body(name, json)?),
+            "actor.stop" => Command::StopActor(body(name, json)?),
+            "provider.start" => {
+                let req: StartProvider = body(name, json)?;
+                let module = req.source.module.is_some() || req.source.path.is_some();
+                if req.capability.is_some() == module {
+                    return Err(format!(
+                        "{name}: give either capability (a built-in provider) or module/path (a portable one)"
+                    ));
+                }
+                Command::StartProvider(req)
+            }
+            "provider.stop" => Command::StopProvider(body(name, json)?),
+            "binding.put" => Command::Bind(body(name, json)?),
+            "binding.del" => {
+                let req: BindingRequest = body(name, json)?;
+                if !req.values.is_empty() {
+                    return Err(format!("{name}: takes no values"));
+                }
+                Command::Unbind(req)
+            }
+            "label.put" | "label.del" => {
+                let req: LabelRequest = body(name, json)?;
+                match (name, req.value) {
+                    ("label.put", None) => return Err(format!("{name}: needs a value")),
+                    ("label.del", Some(_)) => return Err(format!("{name}: takes no value")),
+                    (_, value) => Command::Label {
+                        key: req.key,
+                        value,
+                    },
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown command {other:?} (this host knows {})",
+                    COMMANDS.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+/// The answer to every command: `{"ok": true, "data": …}` or
+/// `{"ok": false, "error": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlReply {
     /// Whether the command was carried out.
     pub ok: bool,
     /// Why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the command returns (the inventory, a started actor's key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
-/// What a host does on command.
+/// What a carried-out command did: its reply data and the event that says
+/// so (kind, data), if it changed something.
+#[derive(Debug, Clone, Default)]
+pub struct Done {
+    /// The reply's data.
+    pub data: Option<serde_json::Value>,
+    /// The event to publish.
+    pub event: Option<(&'static str, serde_json::Value)>,
+}
+
+/// A boxed outcome of a command.
+pub type CommandFuture = Pin<Box<dyn Future<Output = Result<Done, String>> + Send>>;
+
+/// What a host does on command. `Stop` is answered before the host stops.
 pub trait HostCommands: Send + Sync + 'static {
-    /// Sets (`Some`) or removes (`None`) a label.
-    fn set_label(&self, key: &str, value: Option<&str>) -> Result<(), String>;
-    /// Stops the host (drain, leave the lattice, exit).
-    fn stop(&self);
+    /// Carries out `command`.
+    fn run(&self, command: Command) -> CommandFuture;
 }
 
 /// A CloudEvents 1.0 event (JSON format).
@@ -120,81 +363,53 @@ pub async fn serve(
         })?;
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            let command = msg
-                .subject
-                .strip_prefix(prefix.as_str())
-                .unwrap_or("")
-                .to_string();
-            let (reply, change) = handle(&command, &msg.payload, &*commands);
-            if let Some((what, data)) = change {
-                if let Err(e) = lattice.put_host(&record()).await {
-                    tracing::warn!("cannot rewrite the host record after {command}: {e}");
+            let name = msg.subject.strip_prefix(prefix.as_str()).unwrap_or("");
+            let command = Command::parse(name, &msg.payload);
+            // `stop` is answered first: the host is gone after it.
+            let stop = command == Ok(Command::Stop);
+            let outcome = match command {
+                Err(e) => Err(e),
+                Ok(Command::Stop) => Ok(Done::default()),
+                Ok(command) => commands.run(command).await,
+            };
+            let reply = match outcome {
+                Err(e) => ControlReply::failed(e),
+                Ok(done) => {
+                    if let Some((what, data)) = done.event {
+                        if let Err(e) = lattice.put_host(&record()).await {
+                            tracing::warn!("cannot rewrite the host record after {name}: {e}");
+                        }
+                        publish_event(&lattice, &Event::new(&id, what, data)).await;
+                    }
+                    ControlReply {
+                        ok: true,
+                        error: None,
+                        data: done.data,
+                    }
                 }
-                publish_event(&lattice, &Event::new(&id, what, data)).await;
-            }
+            };
             if let Some(to) = msg.reply
                 && let Ok(json) = serde_json::to_vec(&reply)
             {
                 let _ = lattice.client().publish(to, json.into()).await;
+                let _ = lattice.client().flush().await;
             }
-            if command == "stop" && reply.ok {
-                commands.stop();
+            if stop {
+                let _ = commands.run(Command::Stop).await;
+                break;
             }
         }
     }))
 }
 
-type Change = (&'static str, serde_json::Value);
-
-fn handle(
-    command: &str,
-    body: &[u8],
-    commands: &dyn HostCommands,
-) -> (ControlReply, Option<Change>) {
-    let fail = |e: String| {
-        (
-            ControlReply {
-                ok: false,
-                error: Some(e),
-            },
-            None,
-        )
-    };
-    let ok = |change: Option<Change>| {
-        (
-            ControlReply {
-                ok: true,
-                error: None,
-            },
-            change,
-        )
-    };
-    match command {
-        "label.put" | "label.del" => {
-            let req: LabelRequest = match serde_json::from_slice(body) {
-                Ok(r) => r,
-                Err(e) => return fail(format!("{command}: invalid request: {e}")),
-            };
-            let value = if command == "label.put" {
-                match req.value.as_deref() {
-                    Some(v) => Some(v),
-                    None => return fail("label.put: needs a value".into()),
-                }
-            } else {
-                None
-            };
-            match commands.set_label(&req.key, value) {
-                Ok(()) => ok(Some(match value {
-                    Some(v) => ("label_set", serde_json::json!({"key": req.key, "value": v})),
-                    None => ("label_removed", serde_json::json!({"key": req.key})),
-                })),
-                Err(e) => fail(e),
-            }
+impl ControlReply {
+    /// A refusal saying why.
+    pub fn failed(error: String) -> ControlReply {
+        ControlReply {
+            ok: false,
+            error: Some(error),
+            data: None,
         }
-        "stop" => ok(None),
-        other => fail(format!(
-            "unknown command {other:?} (this host knows label.put, label.del and stop)"
-        )),
     }
 }
 
@@ -213,11 +428,11 @@ pub async fn request(
     let json = serde_json::to_vec(body).map_err(|e| err(e.to_string()))?;
     let subject = control_subject(lattice.name(), host, command);
     let msg = tokio::time::timeout(
-        STATE_TIMEOUT,
+        CONTROL_TIMEOUT,
         lattice.client().request(subject, json.into()),
     )
     .await
-    .map_err(|_| err(format!("no answer within {STATE_TIMEOUT:?}")))?
+    .map_err(|_| err(format!("no answer within {CONTROL_TIMEOUT:?}")))?
     .map_err(|e| match e.kind() {
         async_nats::RequestErrorKind::NoResponders => {
             err("no such host in the lattice".to_string())

@@ -11,6 +11,14 @@ pub enum LatticeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A key that cannot be used where it was given.
+    #[error("key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The NATS server cannot be reached or refused the connection.
     #[error("cannot connect to NATS at {url}: {reason}")]
     Connect {

@@ -1,13 +1,14 @@
 //! The waSCC lattice: hosts joined over NATS. Versioned subject names, the
 //! lattice state in JetStream key-value buckets ([`Lattice`]: hosts with
 //! their labels and inventory, refreshed by heartbeats) and a host's
-//! [`Membership`]. The control interface and remote invocation build on
-//! these (issue 5, in progress).
+//! [`Membership`]; the [`control`] interface and remote invocation
+//! ([`rpc`]) build on these.
 //!
 //! This crate knows NATS and the lattice's protocols, not hosting: the host
 //! (`wascc-runtime`) uses it, and tells it what it runs through plain
 //! records. Not for: anything that runs wasm or owns a shard.
 
+pub mod blocklist;
 pub mod control;
 mod error;
 pub mod invocation;
@@ -19,8 +20,8 @@ mod state;
 pub use error::LatticeError;
 pub use membership::{Membership, RecordFn};
 pub use state::{
-    ActorRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord, check_lattice_name,
-    now_millis, now_secs,
+    ActorRecord, BindingRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord,
+    check_lattice_name, now_millis, now_secs,
 };
 
 /// The version segment of every lattice subject.

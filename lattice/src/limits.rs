@@ -17,6 +17,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one request to the lattice state (JetStream) may take.
 pub const STATE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a control command may take before `wcc` (or any requester)
+/// gives up: starting an actor compiles it, which takes seconds for a
+/// large module on the JIT.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Longest lattice name: it is part of subjects and bucket names.
 pub const MAX_LATTICE_NAME: usize = 64;
 

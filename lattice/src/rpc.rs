@@ -7,11 +7,13 @@
 //! payload, or the header `wascc-error`.
 
 use crate::actor_subject;
+use crate::blocklist::BlockSet;
 use crate::invocation::{Invocation, Refused, Seal, Sealer, Verifier};
 use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
 use crate::state::Lattice;
 use async_nats::HeaderMap;
 use futures_lite::StreamExt;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -74,22 +76,46 @@ pub async fn request_sealed(
     Ok(reply.payload.to_vec())
 }
 
-/// A host's side of remote invocation.
+/// A host's side of remote invocation: calling actors elsewhere, and
+/// serving its own (added and removed as they start and stop).
 pub struct Rpc {
     lattice: Lattice,
     sealer: Arc<Sealer>,
     runtime: tokio::runtime::Handle,
+    local: Arc<dyn LocalActors>,
+    verifier: Arc<Mutex<Verifier>>,
+    blocked: Arc<BlockSet>,
+    /// The subscription task of each actor served.
+    serving: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl Rpc {
     /// Remote invocation in `lattice` for the host whose key `sealer`
-    /// holds; NATS work runs on `runtime`.
-    pub fn new(lattice: Lattice, sealer: Arc<Sealer>, runtime: tokio::runtime::Handle) -> Arc<Rpc> {
+    /// holds, serving `local` actors with seals checked by `verifier`;
+    /// invocations from or to a key in `blocked` are refused. NATS work
+    /// runs on `runtime`.
+    pub fn new(
+        lattice: Lattice,
+        sealer: Arc<Sealer>,
+        runtime: tokio::runtime::Handle,
+        local: Arc<dyn LocalActors>,
+        verifier: Verifier,
+        blocked: Arc<BlockSet>,
+    ) -> Arc<Rpc> {
         Arc::new(Rpc {
             lattice,
             sealer,
             runtime,
+            local,
+            verifier: Arc::new(Mutex::new(verifier)),
+            blocked,
+            serving: Mutex::default(),
         })
+    }
+
+    /// The lattice.
+    pub fn lattice(&self) -> &Lattice {
+        &self.lattice
     }
 
     /// Invokes `operation` on `actor` on whichever host runs it. The future
@@ -101,6 +127,10 @@ impl Rpc {
         operation: &str,
         payload: Vec<u8>,
     ) -> ReplyFuture {
+        if let Some(k) = self.blocked.any(&[actor, caller]) {
+            let e = format!("remote call to actor {actor}: {k} is blocked in the lattice");
+            return Box::pin(async move { Err(e) });
+        }
         if payload.len() > MAX_REMOTE_CALL {
             let n = payload.len();
             return Box::pin(async move {
@@ -133,57 +163,64 @@ impl Rpc {
         })
     }
 
-    /// Serves `actors` (keys) to the lattice until the returned handle is
-    /// dropped. Seals are checked by `verifier`; refusals are logged and
-    /// answered with an error naming the reason.
-    pub async fn serve(
-        &self,
-        actors: &[String],
-        local: Arc<dyn LocalActors>,
-        verifier: Verifier,
-    ) -> Result<Serving, crate::LatticeError> {
-        let verifier = Arc::new(Mutex::new(verifier));
-        let mut tasks = Vec::new();
-        for key in actors {
-            let subject = actor_subject(self.lattice.name(), key);
-            let mut sub = self
-                .lattice
-                .client()
-                .queue_subscribe(subject.clone(), key.clone())
-                .await
-                .map_err(|e| crate::LatticeError::Connect {
-                    url: "the lattice".into(),
-                    reason: format!("cannot subscribe to {subject}: {e}"),
-                })?;
-            // One shared context per actor: a message costs one Arc clone.
-            let server = Arc::new(ActorServer {
-                client: self.lattice.client().clone(),
-                lattice: self.lattice.name().to_string(),
-                actor: key.clone(),
-                local: local.clone(),
-                verifier: verifier.clone(),
-            });
-            tasks.push(self.runtime.spawn(async move {
-                while let Some(msg) = sub.next().await {
-                    let server = server.clone();
-                    tokio::spawn(async move { server.serve_one(msg).await });
-                }
-            }));
+    /// Serves actor `key` to the lattice (until [`unserve`](Self::unserve)):
+    /// invocations whose seal passes are run by the local actors; refusals
+    /// are logged and answered with an error naming the reason. Serving an
+    /// actor already served does nothing.
+    pub async fn serve(&self, key: &str) -> Result<(), crate::LatticeError> {
+        if self.lock_serving().contains_key(key) {
+            return Ok(());
         }
-        Ok(Serving { tasks })
+        let subject = actor_subject(self.lattice.name(), key);
+        let mut sub = self
+            .lattice
+            .client()
+            .queue_subscribe(subject.clone(), key.to_string())
+            .await
+            .map_err(|e| crate::LatticeError::Connect {
+                url: "the lattice".into(),
+                reason: format!("cannot subscribe to {subject}: {e}"),
+            })?;
+        // One shared context per actor: a message costs one Arc clone.
+        let server = Arc::new(ActorServer {
+            client: self.lattice.client().clone(),
+            lattice: self.lattice.name().to_string(),
+            actor: key.to_string(),
+            local: self.local.clone(),
+            verifier: self.verifier.clone(),
+            blocked: self.blocked.clone(),
+        });
+        let task = self.runtime.spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let server = server.clone();
+                tokio::spawn(async move { server.serve_one(msg).await });
+            }
+        });
+        if let Some(old) = self.lock_serving().insert(key.to_string(), task) {
+            old.abort();
+        }
+        Ok(())
     }
-}
 
-/// Subscriptions serving a host's actors; dropping it stops them.
-pub struct Serving {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+    /// Stops serving actor `key` (its subscription ends; invocations go to
+    /// other hosts running it, or get "no host of the lattice runs it").
+    pub fn unserve(&self, key: &str) {
+        if let Some(task) = self.lock_serving().remove(key) {
+            task.abort();
         }
+    }
+
+    /// Stops serving every actor.
+    pub fn unserve_all(&self) {
+        for (_, task) in self.lock_serving().drain() {
+            task.abort();
+        }
+    }
+
+    fn lock_serving(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
+        self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -218,6 +255,7 @@ struct ActorServer {
     actor: String,
     local: Arc<dyn LocalActors>,
     verifier: Arc<Mutex<Verifier>>,
+    blocked: Arc<BlockSet>,
 }
 
 impl ActorServer {
@@ -242,9 +280,19 @@ impl ActorServer {
                 })?;
             Ok(operation)
         });
+        let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
+        let origin = header(msg.headers.as_ref(), H_ORIGIN).unwrap_or("");
+        let checked = checked.and_then(|operation| {
+            match self.blocked.any(&[origin, caller, actor]) {
+                Some(k) => {
+                    tracing::warn!(%actor, %origin, %caller, "invocation refused: {k} is blocked");
+                    Err(format!("invocation refused: {k} is blocked in the lattice"))
+                }
+                None => Ok(operation),
+            }
+        });
         let result = match checked {
             Ok(operation) => {
-                let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
                 self.local
                     .invoke(caller, actor, &operation, &msg.payload)
                     .await

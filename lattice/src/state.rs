@@ -11,6 +11,7 @@
 use crate::error::LatticeError;
 use crate::limits::{CONNECT_TIMEOUT, HOST_TTL, MAX_HOST_RECORD, MAX_LATTICE_NAME, STATE_TIMEOUT};
 use async_nats::jetstream::kv;
+use async_nats::jetstream::stream::StorageType;
 use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,6 +59,27 @@ pub struct ActorRecord {
     pub key: String,
     /// The name in its claims.
     pub name: String,
+    /// The account that issued it.
+    #[serde(default)]
+    pub account: String,
+    /// The capabilities its claims list.
+    #[serde(default)]
+    pub caps: Vec<String>,
+}
+
+/// A binding of an actor to a capability on a host. Its values are not
+/// in the lattice state (they may hold credentials), only their names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRecord {
+    /// The actor's key.
+    pub actor: String,
+    /// The capability id.
+    pub capability: String,
+    /// The binding name.
+    pub binding: String,
+    /// The names of its values.
+    #[serde(default)]
+    pub values: Vec<String>,
 }
 
 /// A provider running on a host.
@@ -67,6 +89,9 @@ pub struct ProviderRecord {
     pub capability: String,
     /// Its name.
     pub name: String,
+    /// Its public key, when it is a signed (portable) module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What the lattice state says of one host.
@@ -88,6 +113,9 @@ pub struct HostRecord {
     pub actors: Vec<ActorRecord>,
     /// The providers it runs.
     pub providers: Vec<ProviderRecord>,
+    /// Its bindings.
+    #[serde(default)]
+    pub bindings: Vec<BindingRecord>,
 }
 
 /// Seconds since the Unix epoch.
@@ -114,6 +142,7 @@ pub struct Lattice {
     client: async_nats::Client,
     hosts: kv::Store,
     hosts_bucket: String,
+    blocklist: kv::Store,
 }
 
 impl std::fmt::Debug for Lattice {
@@ -122,7 +151,7 @@ impl std::fmt::Debug for Lattice {
     }
 }
 
-async fn timed<T, E: std::fmt::Display>(
+pub(crate) async fn timed<T, E: std::fmt::Display>(
     what: impl Fn(String) -> LatticeError,
     fut: impl std::future::Future<Output = Result<T, E>>,
     limit: Duration,
@@ -169,13 +198,38 @@ impl Lattice {
         // the connection so that a wrong URL fails here, named.
         timed(connect_err, client.flush(), CONNECT_TIMEOUT).await?;
         let bucket = format!("wascc_v1_{}_hosts", opts.lattice);
-        let hosts = open_bucket(&client, &bucket, "waSCC lattice hosts", HOST_TTL).await?;
+        let hosts = open_bucket(
+            &client,
+            &bucket,
+            "waSCC lattice hosts",
+            HOST_TTL,
+            StorageType::Memory,
+        )
+        .await?;
+        let blocklist = open_bucket(
+            &client,
+            &blocklist_bucket(&opts.lattice),
+            "waSCC lattice block list",
+            Duration::ZERO,
+            StorageType::File,
+        )
+        .await?;
         Ok(Lattice {
             name: opts.lattice.clone(),
             client,
             hosts,
             hosts_bucket: bucket,
+            blocklist,
         })
+    }
+
+    /// The block list's bucket.
+    pub(crate) fn blocklist(&self) -> &kv::Store {
+        &self.blocklist
+    }
+
+    pub(crate) fn blocklist_bucket(&self) -> String {
+        blocklist_bucket(&self.name)
     }
 
     /// The lattice's name.
@@ -245,11 +299,18 @@ impl Lattice {
     }
 }
 
+fn blocklist_bucket(lattice: &str) -> String {
+    format!("wascc_v1_{lattice}_blocklist")
+}
+
+/// Opens key-value bucket `bucket`, creating it if needed with one value
+/// per key, values older than `max_age` dropped (zero: kept).
 async fn open_bucket(
     client: &async_nats::Client,
     bucket: &str,
     description: &str,
     max_age: Duration,
+    storage: StorageType,
 ) -> Result<kv::Store, LatticeError> {
     let js = async_nats::jetstream::new(client.clone());
     let err = |reason: String| LatticeError::State {
@@ -270,7 +331,7 @@ async fn open_bucket(
             subjects: vec![format!("$KV.{bucket}.>")],
             max_messages_per_subject: 1,
             max_age,
-            storage: stream::StorageType::Memory,
+            storage,
             allow_rollup: true,
             deny_delete: true,
             allow_direct: true,

@@ -14,6 +14,8 @@ use wascc_engines::{HostCall, HostHandler, HostReply};
 /// Handles the host calls of one actor.
 pub struct ActorHandler {
     actor: String,
+    /// Set when the actor is blocked: every host call is refused.
+    revoked: std::sync::atomic::AtomicBool,
     caps: HashSet<String>,
     registry: Arc<ArcSwap<Registry>>,
     profile: CodecProfile,
@@ -37,10 +39,17 @@ impl ActorHandler {
     ) -> Self {
         ActorHandler {
             actor,
+            revoked: Default::default(),
             caps: caps.into_iter().collect(),
             registry,
             profile,
         }
+    }
+
+    /// Refuses every host call of the actor from now on (it is blocked).
+    pub(crate) fn revoke(&self) {
+        self.revoked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Authorizes one host call to a capability provider and finds the
@@ -106,6 +115,12 @@ fn looks_like_actor_key(ns: &str) -> bool {
 
 impl HostHandler for ActorHandler {
     fn host_call(&self, call: HostCall) -> HostReply {
+        if self.revoked.load(std::sync::atomic::Ordering::Relaxed) {
+            return HostReply::Ready(Err(format!(
+                "actor {} is blocked in the lattice",
+                self.actor
+            )));
+        }
         if looks_like_actor_key(&call.namespace) {
             // Another actor: it may run on this shard (called within this
             // poll) or on another (a message through the mesh).

@@ -6,21 +6,19 @@ use crate::dispatch::ActorHandler;
 use crate::http;
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
 use crate::manifest::{CapabilitySpec, InstancePolicy, Manifest};
-use crate::metrics::{self, ActorInfo, Usage};
-use crate::providers::{ActorCaps, HostControl, PortableOptions};
+use crate::metrics::{self, Usage};
+use crate::providers::HostControl;
 use crate::shard::HostDispatcher;
 use crate::shard::{self, Shared};
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use wascc_claims::{Section, VerifyOptions};
-use wascc_contracts::{CodecProfile, SDK_MARKER_SECTION};
-use wascc_engines::{ActorModule, Engine, EngineConfig, EngineKind};
+use wascc_contracts::CodecProfile;
+use wascc_engines::{ActorModule, EngineKind};
 use wascc_scheduler::ShardId;
 
 /// Host-wide options (from the command line).
@@ -57,6 +55,8 @@ pub struct LoadedActor {
     pub path: PathBuf,
     /// The account that issued (signed) it: who pays for its actor time.
     pub account: String,
+    /// The capabilities its claims list.
+    pub caps: Vec<String>,
     /// The shape of messages the actor decodes.
     pub profile: CodecProfile,
     /// Which instance serves an invocation.
@@ -189,18 +189,8 @@ impl Host {
         };
         let services = crate::providers::start_services()?;
         let dispatcher = Arc::new(HostDispatcher::default());
-        let verify = VerifyOptions {
-            trusted_issuers: opts.trusted_issuers.clone(),
-            now: None,
-        };
-        let control = HostControl::new(
-            dispatcher.clone(),
-            services.handle().clone(),
-            PortableOptions {
-                verify: verify.clone(),
-                call_deadline: opts.call_deadline,
-            },
-        );
+        let control = HostControl::new(dispatcher.clone(), services.handle().clone(), opts);
+        let loader = control.loader();
         // The capability ids the manifest's providers provide.
         let mut provided: Vec<String> = Vec::new();
         for c in &manifest.capabilities {
@@ -228,8 +218,7 @@ impl Host {
                 path: spec.path.display().to_string(),
                 reason,
             };
-            let token =
-                wascc_claims::verify(&bytes, &verify).map_err(|e| actor_err(e.to_string()))?;
+            let token = loader.verify(&bytes).map_err(actor_err)?;
             if let Some((_, prev, _)) = verified
                 .iter()
                 .find(|(t, _, _)| t.claims.sub == token.claims.sub)
@@ -268,20 +257,15 @@ impl Host {
                 )));
             }
         }
-        control.set_actors(
-            verified
-                .iter()
-                .map(|(t, _, _)| {
-                    let caps = t
-                        .claims
-                        .wascap
-                        .as_ref()
-                        .and_then(|w| w.caps.clone())
-                        .unwrap_or_default();
-                    (t.claims.sub.clone(), ActorCaps { caps })
-                })
-                .collect(),
-        );
+        for (t, _, _) in &verified {
+            let caps = t
+                .claims
+                .wascap
+                .as_ref()
+                .and_then(|w| w.caps.clone())
+                .unwrap_or_default();
+            control.add_actor_caps(&t.claims.sub, caps);
+        }
         for b in manifest
             .bindings
             .iter()
@@ -331,57 +315,9 @@ impl Host {
             });
         }
 
-        let mut engines: HashMap<EngineKind, Engine> = HashMap::new();
         let mut actors = Vec::new();
         for (token, spec, bytes) in verified {
-            let actor_err = |reason: String| RuntimeError::Actor {
-                path: spec.path.display().to_string(),
-                reason,
-            };
-            let kind = spec.engine.unwrap_or(opts.engine);
-            let engine = match engines.get(&kind) {
-                Some(e) => e.clone(),
-                None => {
-                    let mut cfg = EngineConfig::new(kind);
-                    cfg.call_deadline = opts.call_deadline;
-                    if kind == EngineKind::Aot {
-                        cfg.aot_dir = Some(opts.aot_dir.clone());
-                    }
-                    let e = Engine::new(cfg)?;
-                    engines.insert(kind, e.clone());
-                    e
-                }
-            };
-            let profile = if wascc_claims::sections(&bytes)
-                .map_err(|e| actor_err(e.to_string()))?
-                .iter()
-                .any(|s| matches!(s, Section::Custom { name, .. } if *name == SDK_MARKER_SECTION))
-            {
-                CodecProfile::Current
-            } else {
-                CodecProfile::Compat
-            };
-            let module = engine.load(&bytes).map_err(|e| actor_err(e.to_string()))?;
-            let key = token.claims.sub.clone();
-            let meta = token.claims.wascap.clone().unwrap_or_default();
-            let handler = Arc::new(ActorHandler::new(
-                key.clone(),
-                meta.caps.clone().unwrap_or_default(),
-                control.registry(),
-                profile,
-            ));
-            tracing::info!(actor = %key, name = meta.name.as_deref().unwrap_or(""), engine = %kind, ?profile, instances = ?spec.instances, "actor loaded");
-            actors.push(Arc::new(LoadedActor {
-                key,
-                name: meta.name.unwrap_or_default(),
-                path: spec.path.clone(),
-                account: token.claims.iss.clone(),
-                profile,
-                instances: spec.instances,
-                shards: spec.shards,
-                module,
-                handler,
-            }));
+            actors.push(Arc::new(loader.load(&token, &spec, &bytes)?));
         }
         Ok(Host {
             actors,
@@ -416,58 +352,75 @@ impl Host {
         let lattice = rt.block_on(wascc_lattice::Lattice::connect(opts))?;
         let key = nkeys::KeyPair::new_server();
         let id = key.public_key();
-        let host_id = id.clone();
         let sealer = Arc::new(wascc_lattice::invocation::Sealer::new(key));
-        let rpc = wascc_lattice::rpc::Rpc::new(lattice.clone(), sealer, rt.handle().clone());
-        let keys: Vec<String> = self.actors.iter().map(|a| a.key.clone()).collect();
         let verifier =
             wascc_lattice::invocation::Verifier::new(Vec::new(), wascc_lattice::now_millis());
-        let serving = rt.block_on(rpc.serve(&keys, self.dispatcher.clone(), verifier))?;
-        let _ = shared.remote.set(rpc);
+        let rpc = wascc_lattice::rpc::Rpc::new(
+            lattice.clone(),
+            sealer,
+            rt.handle().clone(),
+            self.dispatcher.clone(),
+            verifier,
+            self.control.blocked().clone(),
+        );
+        // The block list first: what it names stops before anything is
+        // served (a host joining later honours it).
+        let blocklist = {
+            let control = self.control.clone();
+            let (own, stop) = (id.clone(), shutdown.clone());
+            let on_change = Arc::new(move |change: &wascc_lattice::blocklist::BlockChange| {
+                if let wascc_lattice::blocklist::BlockChange::Blocked(e) = change
+                    && e.key == own
+                {
+                    tracing::error!(host = %own, "this host is blocked in the lattice: stopping");
+                    stop.store(true, Ordering::Relaxed);
+                }
+                control.enforce_block(change);
+            });
+            rt.block_on(lattice.watch_blocklist(self.control.blocked().clone(), on_change))?
+        };
+        rt.block_on(async {
+            for a in shared.actors.load().iter() {
+                rpc.serve(&a.loaded.key).await?;
+            }
+            Ok::<_, wascc_lattice::LatticeError>(())
+        })?;
+        let _ = shared.remote.set(rpc.clone());
         let mut labels = self.labels.clone();
         labels.extend(extra_labels.clone());
         let labels = Arc::new(std::sync::Mutex::new(labels));
-        let commands = Arc::new(LatticeCommands {
-            labels: labels.clone(),
-            shutdown: shutdown.clone(),
-        });
-        let actors: Vec<wascc_lattice::ActorRecord> = self
-            .actors
-            .iter()
-            .map(|a| wascc_lattice::ActorRecord {
-                key: a.key.clone(),
-                name: a.name.clone(),
-            })
-            .collect();
-        let control = self.control.clone();
         let started_at = wascc_lattice::now_secs();
-        let name = opts.lattice.clone();
-        let record: wascc_lattice::RecordFn = Arc::new(move || wascc_lattice::HostRecord {
-            id: id.clone(),
-            lattice: name.clone(),
-            labels: labels.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at,
-            heartbeat_at: wascc_lattice::now_secs(),
-            actors: actors.clone(),
-            providers: control
-                .providers()
-                .into_iter()
-                .map(|(capability, name)| wascc_lattice::ProviderRecord { capability, name })
-                .collect(),
-        });
+        let record: wascc_lattice::RecordFn = {
+            let (control, id, name, labels) = (
+                self.control.clone(),
+                id.clone(),
+                opts.lattice.clone(),
+                labels.clone(),
+            );
+            Arc::new(move || crate::control::host_record(&control, &id, &name, &labels, started_at))
+        };
+        let commands = crate::control::LatticeCommands {
+            control: self.control.clone(),
+            labels,
+            shutdown: shutdown.clone(),
+            record: record.clone(),
+        };
         let membership = rt.block_on(wascc_lattice::Membership::join(
             lattice.clone(),
             record.clone(),
         ))?;
         let control = rt.block_on(async {
-            let task =
-                wascc_lattice::control::serve(lattice.clone(), host_id.clone(), commands, record)
-                    .await?;
+            let task = wascc_lattice::control::serve(
+                lattice.clone(),
+                id.clone(),
+                Arc::new(commands),
+                record,
+            )
+            .await?;
             wascc_lattice::control::publish_event(
                 &lattice,
                 &wascc_lattice::control::Event::new(
-                    &host_id,
+                    &id,
                     "host_started",
                     serde_json::json!({ "lattice": lattice.name() }),
                 ),
@@ -477,10 +430,11 @@ impl Host {
         })?;
         Ok(LatticeSession {
             membership,
-            serving,
+            rpc,
             control,
+            blocklist,
             lattice,
-            id: host_id,
+            id,
         })
     }
 
@@ -499,21 +453,20 @@ impl Host {
             b.addr = claim_port(b.addr)?;
         }
         let metrics_addr = opts.metrics.map(claim_port).transpose()?;
-        let infos: Vec<ActorInfo> = self
-            .actors
-            .iter()
-            .map(|a| ActorInfo {
-                actor: a.key.clone(),
-                account: a.account.clone(),
-                name: a.name.clone(),
-            })
-            .collect();
-        let (shared, mailboxes) = Shared::new(self.actors.clone(), opts.shards.max(1));
+        let (shared, mailboxes) = Shared::new(opts.shards.max(1));
         let shared = Arc::new(shared);
-        for (i, a) in self.actors.iter().enumerate() {
-            let on: Vec<String> = shared
-                .placement
-                .shards_of(i)
+        for a in &self.actors {
+            let running =
+                shared
+                    .actors
+                    .insert(a.clone())
+                    .map_err(|reason| RuntimeError::Actor {
+                        path: a.path.display().to_string(),
+                        reason,
+                    })?;
+            let on: Vec<String> = running
+                .shards
+                .list(shared.actors.shards())
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -523,12 +476,11 @@ impl Host {
             .into_iter()
             .map(|m| std::sync::Mutex::new(Some(m)))
             .collect();
-        let ready = Arc::new(AtomicUsize::new(shared.placement.shards()));
+        let ready = Arc::new(AtomicUsize::new(shared.actors.shards()));
         let ctx = Arc::new(ShardContext {
             shared: shared.clone(),
             http,
             metrics: metrics_addr,
-            infos: infos.clone(),
             labels: self.labels.clone(),
             shutdown: shutdown.clone(),
             ready,
@@ -540,7 +492,7 @@ impl Host {
             Some(l) => Some(self.join_lattice(l, &opts.labels, &shared, &shutdown)?),
             None => None,
         };
-        let results = wascc_scheduler::run_shards(shared.placement.shards(), opts.pin, move |id| {
+        let results = wascc_scheduler::run_shards(shared.actors.shards(), opts.pin, move |id| {
             run_shard(ctx.clone(), id)
         });
         self.dispatcher.serve(None);
@@ -549,7 +501,7 @@ impl Host {
         }
         futures_lite::future::block_on(self.control.stop_all());
         let results = results?;
-        let usage = metrics::snapshot(&infos, &shared.meters);
+        let usage = metrics::snapshot(&shared.meters, shared.actors.usage());
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         tracing::info!("host stopped");
         Ok(usage)
@@ -559,8 +511,9 @@ impl Host {
 /// A host's part in a lattice while it runs.
 struct LatticeSession {
     membership: wascc_lattice::Membership,
-    serving: wascc_lattice::rpc::Serving,
+    rpc: Arc<wascc_lattice::rpc::Rpc>,
     control: tokio::task::JoinHandle<()>,
+    blocklist: tokio::task::JoinHandle<()>,
     lattice: wascc_lattice::Lattice,
     id: String,
 }
@@ -570,7 +523,8 @@ impl LatticeSession {
     /// says so (`host_stopped`).
     async fn leave(self) {
         self.control.abort();
-        drop(self.serving);
+        self.blocklist.abort();
+        self.rpc.unserve_all();
         if let Err(e) = self.membership.leave().await {
             tracing::warn!("leaving the lattice: {e}");
         }
@@ -580,39 +534,6 @@ impl LatticeSession {
         )
         .await;
         let _ = self.lattice.client().flush().await;
-    }
-}
-
-/// What a host does on the lattice's commands.
-struct LatticeCommands {
-    labels: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
-    shutdown: Arc<AtomicBool>,
-}
-
-impl wascc_lattice::control::HostCommands for LatticeCommands {
-    fn set_label(&self, key: &str, value: Option<&str>) -> Result<(), String> {
-        if key.is_empty() || key.contains(|c: char| c == '=' || c.is_whitespace()) {
-            return Err(format!(
-                "label key {key:?} is empty or holds '=' or white space"
-            ));
-        }
-        let mut labels = self.labels.lock().unwrap_or_else(|p| p.into_inner());
-        match value {
-            Some(v) => {
-                labels.insert(key.to_string(), v.to_string());
-            }
-            None => {
-                if labels.remove(key).is_none() {
-                    return Err(format!("this host has no label {key:?}"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn stop(&self) {
-        tracing::info!("stop requested through the lattice");
-        self.shutdown.store(true, Ordering::Relaxed);
     }
 }
 
@@ -648,7 +569,6 @@ struct ShardContext {
     shared: Arc<Shared>,
     http: Vec<HttpBinding>,
     metrics: Option<SocketAddr>,
-    infos: Vec<ActorInfo>,
     labels: std::collections::BTreeMap<String, String>,
     shutdown: Arc<AtomicBool>,
     /// Shards still starting; the last one to finish reports the host ready.
@@ -678,40 +598,27 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
     }
     // Each actor gets one instance on the first shard it runs on: a module
     // that traps in its initializer fails the start, not the first request.
-    for (i, a) in ctx.shared.actors.iter().enumerate() {
-        if ctx.shared.placement.first_shard(i) == id {
-            shard::prewarm(i).await.map_err(|e| RuntimeError::Actor {
-                path: a.path.display().to_string(),
+    let table = ctx.shared.actors.load_full();
+    for a in table.iter() {
+        if a.shards.first() == id {
+            shard::prewarm(a).await.map_err(|e| RuntimeError::Actor {
+                path: a.loaded.path.display().to_string(),
                 reason: e.to_string(),
             })?;
         }
     }
     let stopping = Rc::new(Cell::new(false));
     for b in &ctx.http {
-        let actor =
-            ctx.shared
-                .by_key
-                .get(&b.actor)
-                .copied()
-                .ok_or_else(|| RuntimeError::Binding {
-                    manifest: String::new(),
-                    actor: b.actor.clone(),
-                    capability: wascc_contracts::http::CAPABILITY_ID.into(),
-                    binding: "default".into(),
-                    reason: "the actor is not loaded".into(),
-                })?;
         let listener =
             wascc_scheduler::net::Listener::bind(b.addr).map_err(|e| RuntimeError::Listen {
                 addr: b.addr.to_string(),
                 reason: e.to_string(),
             })?;
         if id.index() == 0 {
-            tracing::info!(actor = %b.actor, addr = %b.addr, shards = ctx.shared.placement.shards(), "http server listening");
+            tracing::info!(actor = %b.actor, addr = %b.addr, shards = ctx.shared.actors.shards(), "http server listening");
         }
         let target = http::Target {
-            actor,
-            key: ctx.shared.actors[actor].key.clone(),
-            profile: ctx.shared.actors[actor].profile,
+            key: b.actor.clone(),
         };
         wascc_scheduler::spawn_local(http::accept_loop(
             listener,
@@ -727,17 +634,18 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
             })?;
         tracing::info!(addr = %addr, "metrics listening");
         let shared = ctx.shared.clone();
-        let infos = Rc::new(ctx.infos.clone());
         wascc_scheduler::spawn_local(http::metrics_loop(
             listener,
-            Rc::new(move || metrics::prometheus(&metrics::snapshot(&infos, &shared.meters))),
+            Rc::new(move || {
+                metrics::prometheus(&metrics::snapshot(&shared.meters, shared.actors.usage()))
+            }),
             stopping.clone(),
         ));
     }
     if ctx.ready.fetch_sub(1, Ordering::AcqRel) == 1 {
         tracing::info!(
-            actors = ctx.shared.actors.len(),
-            shards = ctx.shared.placement.shards(),
+            actors = ctx.shared.actors.load().len(),
+            shards = ctx.shared.actors.shards(),
             labels = ?ctx.labels,
             ms = ctx.started.elapsed().as_millis() as u64,
             "host ready"
@@ -745,6 +653,7 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
     }
     while !ctx.shutdown.load(Ordering::Relaxed) {
         wascc_scheduler::sleep(SHUTDOWN_POLL).await;
+        shard::sweep();
     }
     stopping.set(true);
     // Every shard waits until no shard has work in flight: a request on one

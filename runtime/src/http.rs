@@ -13,14 +13,11 @@ use wascc_contracts::http::{OP_HANDLE_REQUEST, Request};
 use wascc_contracts::{CodecProfile, encode_compat, http_wire};
 use wascc_scheduler::net::{Listener, Stream};
 
-/// The actor an HTTP listener delivers to.
+/// The actor an HTTP listener delivers to, looked up at each request (it
+/// may stop, or stop and start again, while the listener stays).
 pub(crate) struct Target {
-    /// Its index on the host.
-    pub(crate) actor: usize,
     /// Its key.
     pub(crate) key: String,
-    /// The shape of messages it decodes.
-    pub(crate) profile: CodecProfile,
 }
 
 /// Accepts connections until `stopping`, serving each with `serve`.
@@ -149,7 +146,10 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
         body: body.to_vec(),
     };
     let key = &target.key;
-    let payload = match target.profile {
+    let Some(actor) = shard::find(key) else {
+        return plain(503, format!("actor {key} does not run on this host\n"));
+    };
+    let payload = match actor.loaded.profile {
         CodecProfile::Current => {
             let mut p = Vec::new();
             http_wire::encode_request(&request, &mut p);
@@ -165,7 +165,7 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
             }
         },
     };
-    let reply = match shard::invoke(target.actor, "http", OP_HANDLE_REQUEST, &payload, 0).await {
+    let reply = match shard::invoke(&actor, "http", OP_HANDLE_REQUEST, &payload, 0).await {
         Ok(r) => r,
         Err(InvokeError::Instantiate(e) | InvokeError::Route(e)) => {
             tracing::error!(actor = %key, "{e}");

@@ -5,6 +5,8 @@
 //! Not for: executing wasm (that is `wascc-engines`), shard mechanics (that
 //! is `wascc-scheduler`) or talking to other hosts (that is `wascc-lattice`).
 
+mod actors;
+mod control;
 pub mod dispatch;
 mod error;
 pub mod host;
@@ -17,10 +19,11 @@ mod portable;
 mod providers;
 mod shard;
 
+pub use control::ActorSummary;
 pub use error::RuntimeError;
 pub use host::{Host, HostOptions, RunOptions};
 pub use manifest::Manifest;
-pub use providers::{BindingInfo, HostControl};
+pub use providers::{BindingInfo, HostControl, ProviderInfo};
 pub use shard::InvokeError;
 
 /// Reads a whole file of at most `max` bytes; the error says why, for the

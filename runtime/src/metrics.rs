@@ -11,8 +11,10 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Counters of one actor on one shard.
+/// Counters of one actor on one shard, alone on its cache line: each
+/// shard writes its own.
 #[derive(Default)]
+#[repr(align(64))]
 pub struct ActorMeter {
     invocations: AtomicU64,
     errors: AtomicU64,
@@ -20,9 +22,46 @@ pub struct ActorMeter {
     actor_ns: AtomicU64,
 }
 
+/// The counters of one actor, one [`ActorMeter`] per shard.
+pub struct ActorMeters {
+    per_shard: Box<[ActorMeter]>,
+}
+
+impl ActorMeters {
+    /// Counters for an actor on a host of `shards` shards.
+    pub fn new(shards: usize) -> ActorMeters {
+        ActorMeters {
+            per_shard: (0..shards.max(1)).map(|_| ActorMeter::default()).collect(),
+        }
+    }
+
+    /// The counters of shard `shard` (only that shard writes them).
+    pub(crate) fn on(&self, shard: usize) -> Option<&ActorMeter> {
+        self.per_shard.get(shard)
+    }
+
+    /// The actor's rows of a [`Usage`] (only shards with activity).
+    pub fn usage(&self, info: &ActorInfo) -> Vec<ActorUsage> {
+        self.per_shard
+            .iter()
+            .enumerate()
+            .map(|(s, c)| ActorUsage {
+                actor: info.actor.clone(),
+                account: info.account.clone(),
+                name: info.name.clone(),
+                shard: s as u16,
+                invocations: c.invocations.load(Relaxed),
+                errors: c.errors.load(Relaxed),
+                instantiations: c.instantiations.load(Relaxed),
+                actor_time_ns: c.actor_ns.load(Relaxed),
+            })
+            .filter(|u| u.invocations + u.instantiations > 0)
+            .collect()
+    }
+}
+
 /// The counters one shard writes.
 pub struct ShardMeters {
-    actors: Box<[ActorMeter]>,
     busy_ns: AtomicU64,
     cross_shard_out: AtomicU64,
     cross_shard_in: AtomicU64,
@@ -34,11 +73,16 @@ fn bump(c: &AtomicU64, by: u64) {
     c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
 }
 
+impl Default for ShardMeters {
+    fn default() -> Self {
+        ShardMeters::new()
+    }
+}
+
 impl ShardMeters {
-    /// Counters for `actors` actors.
-    pub fn new(actors: usize) -> ShardMeters {
+    /// Zeroed counters.
+    pub fn new() -> ShardMeters {
         ShardMeters {
-            actors: (0..actors).map(|_| ActorMeter::default()).collect(),
             busy_ns: AtomicU64::new(0),
             cross_shard_out: AtomicU64::new(0),
             cross_shard_in: AtomicU64::new(0),
@@ -59,19 +103,20 @@ impl ShardMeters {
         self.in_flight.load(Relaxed)
     }
 
-    /// Records an instantiation of actor `actor` that took `actor_ns`.
-    pub(crate) fn instantiated(&self, actor: usize, actor_ns: u64) {
-        if let Some(m) = self.actors.get(actor) {
+    /// Records an instantiation (counted in `actor`, this shard's counters
+    /// of the actor) that took `actor_ns`.
+    pub(crate) fn instantiated(&self, actor: Option<&ActorMeter>, actor_ns: u64) {
+        if let Some(m) = actor {
             bump(&m.instantiations, 1);
             bump(&m.actor_ns, actor_ns);
         }
         self.sync_busy();
     }
 
-    /// Records one invocation of `actor`.
+    /// Records one invocation.
     // PERFORMANCE_CRITICAL_PATH: three loads and stores per invocation.
-    pub(crate) fn invoked(&self, actor: usize, actor_ns: u64, failed: bool) {
-        if let Some(m) = self.actors.get(actor) {
+    pub(crate) fn invoked(&self, actor: Option<&ActorMeter>, actor_ns: u64, failed: bool) {
+        if let Some(m) = actor {
             bump(&m.invocations, 1);
             bump(&m.actor_ns, actor_ns);
             if failed {
@@ -149,37 +194,24 @@ pub struct Usage {
     pub actors: Vec<ActorUsage>,
 }
 
-/// Reads every shard's counters.
-pub fn snapshot(infos: &[ActorInfo], shards: &[std::sync::Arc<ShardMeters>]) -> Usage {
-    let mut usage = Usage {
-        shards: Vec::new(),
-        actors: Vec::new(),
-    };
-    for (s, m) in shards.iter().enumerate() {
-        usage.shards.push(ShardUsage {
-            shard: s as u16,
-            busy_ns: m.busy_ns.load(Relaxed),
-            cross_shard_out: m.cross_shard_out.load(Relaxed),
-            cross_shard_in: m.cross_shard_in.load(Relaxed),
-        });
-        for (a, info) in infos.iter().enumerate() {
-            let Some(c) = m.actors.get(a) else { continue };
-            let u = ActorUsage {
-                actor: info.actor.clone(),
-                account: info.account.clone(),
-                name: info.name.clone(),
+/// Reads every shard's counters; `actors` are the per-actor rows (of
+/// running actors and of those that stopped), put in order of shard and
+/// actor.
+pub fn snapshot(shards: &[std::sync::Arc<ShardMeters>], mut actors: Vec<ActorUsage>) -> Usage {
+    actors.sort_by(|a, b| (a.shard, &a.actor).cmp(&(b.shard, &b.actor)));
+    Usage {
+        shards: shards
+            .iter()
+            .enumerate()
+            .map(|(s, m)| ShardUsage {
                 shard: s as u16,
-                invocations: c.invocations.load(Relaxed),
-                errors: c.errors.load(Relaxed),
-                instantiations: c.instantiations.load(Relaxed),
-                actor_time_ns: c.actor_ns.load(Relaxed),
-            };
-            if u.invocations + u.instantiations > 0 {
-                usage.actors.push(u);
-            }
-        }
+                busy_ns: m.busy_ns.load(Relaxed),
+                cross_shard_out: m.cross_shard_out.load(Relaxed),
+                cross_shard_in: m.cross_shard_in.load(Relaxed),
+            })
+            .collect(),
+        actors,
     }
-    usage
 }
 
 fn label(v: &str) -> String {

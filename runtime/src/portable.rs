@@ -14,7 +14,7 @@
 //! to the host ([`HOST_NAMESPACE`]: who is calling).
 
 use crate::RuntimeError;
-use crate::limits::{MAX_MODULE_BYTES, PORTABLE_QUEUE, PORTABLE_SPIN};
+use crate::limits::{PORTABLE_QUEUE, PORTABLE_SPIN};
 use crate::manifest::PortableSpec;
 use futures_channel::oneshot;
 use std::borrow::Cow;
@@ -239,17 +239,19 @@ fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
 pub(crate) struct PortableProvider {
     id: String,
     name: String,
+    key: String,
     binding: String,
     host: Arc<ProviderHost>,
     jobs: Mutex<Option<SyncSender<Job>>>,
 }
 
 impl PortableProvider {
-    /// Reads, verifies and compiles the module at `spec.path`, starts its
+    /// Verifies and compiles `bytes` (the module `spec` names), starts its
     /// thread and asks it which capability it provides. Blocks the caller
     /// while compiling (not a shard: the host's build or a control thread).
     pub(crate) async fn load(
         spec: &PortableSpec,
+        bytes: &[u8],
         engine: &Engine,
         verify: &VerifyOptions,
     ) -> Result<PortableProvider, RuntimeError> {
@@ -258,9 +260,7 @@ impl PortableProvider {
             path: path.clone(),
             reason,
         };
-        let bytes = crate::read_bounded(&spec.path, MAX_MODULE_BYTES).map_err(err)?;
-        let token =
-            wascc_claims::verify_provider(&bytes, verify).map_err(|e| err(e.to_string()))?;
+        let token = wascc_claims::verify_provider(bytes, verify).map_err(|e| err(e.to_string()))?;
         let key = token.claims.sub.clone();
         let claimed = token
             .claims
@@ -268,7 +268,7 @@ impl PortableProvider {
             .as_ref()
             .and_then(|m| m.name.clone())
             .unwrap_or_else(|| key.clone());
-        let module = engine.load_wasi(&bytes).map_err(|e| err(e.to_string()))?;
+        let module = engine.load_wasi(bytes).map_err(|e| err(e.to_string()))?;
         let host = Arc::new(ProviderHost {
             name: claimed.clone(),
             caller: Mutex::default(),
@@ -298,6 +298,7 @@ impl PortableProvider {
         let provider = PortableProvider {
             id: String::new(),
             name: claimed,
+            key: key.clone(),
             binding: spec.binding.clone(),
             host,
             jobs: Mutex::new(Some(tx)),
@@ -384,6 +385,10 @@ impl CapabilityProvider for PortableProvider {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.key)
     }
 
     fn start(&self, ctx: ProviderContext) -> Result<(), ProviderError> {

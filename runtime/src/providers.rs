@@ -56,6 +56,17 @@ pub struct BindingInfo {
     pub values: BTreeMap<String, String>,
 }
 
+/// A running provider.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderInfo {
+    /// The capability id it provides.
+    pub capability: String,
+    /// Its name.
+    pub name: String,
+    /// Its public key, when it is a signed (portable) module.
+    pub key: Option<String>,
+}
+
 /// A snapshot of providers and bindings.
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
@@ -104,7 +115,13 @@ struct Inner {
     write: Mutex<()>,
     /// Actors this host runs, by key.
     actors: ArcSwap<HashMap<String, ActorCaps>>,
+    /// The host's shards, once it serves.
+    host: Arc<crate::shard::HostDispatcher>,
     dispatcher: Arc<dyn ActorDispatcher>,
+    /// Verifies and compiles actors started at run time.
+    loader: Arc<crate::actors::Loader>,
+    /// The lattice's block list (empty outside a lattice).
+    blocked: Arc<wascc_lattice::blocklist::BlockSet>,
     services: tokio::runtime::Handle,
     /// Whose portable providers may run, and their calls' deadline.
     portable: PortableOptions,
@@ -134,29 +151,71 @@ fn refuse(msg: String) -> RuntimeError {
 
 impl HostControl {
     pub(crate) fn new(
-        dispatcher: Arc<dyn ActorDispatcher>,
+        host: Arc<crate::shard::HostDispatcher>,
         services: tokio::runtime::Handle,
-        portable: PortableOptions,
+        opts: &crate::host::HostOptions,
     ) -> Self {
+        let registry: Arc<ArcSwap<Registry>> = Arc::default();
+        let loader = Arc::new(crate::actors::Loader::new(opts, registry.clone()));
         HostControl {
             inner: Arc::new(Inner {
-                registry: Arc::default(),
+                registry,
                 write: Mutex::new(()),
                 actors: ArcSwap::default(),
-                dispatcher,
+                dispatcher: host.clone(),
+                host,
+                portable: PortableOptions {
+                    verify: loader.verify_options().clone(),
+                    call_deadline: opts.call_deadline,
+                },
+                loader,
+                blocked: Arc::default(),
                 services,
-                portable,
                 portable_engine: OnceLock::new(),
             }),
         }
     }
 
-    pub(crate) fn registry(&self) -> Arc<ArcSwap<Registry>> {
-        self.inner.registry.clone()
+    /// The host's shards (serving or not).
+    pub(crate) fn host(&self) -> &Arc<crate::shard::HostDispatcher> {
+        &self.inner.host
     }
 
-    pub(crate) fn set_actors(&self, actors: HashMap<String, ActorCaps>) {
-        self.inner.actors.store(Arc::new(actors));
+    /// The services runtime.
+    pub(crate) fn services(&self) -> &tokio::runtime::Handle {
+        &self.inner.services
+    }
+
+    /// The keys blocked in the lattice.
+    pub(crate) fn blocked(&self) -> &Arc<wascc_lattice::blocklist::BlockSet> {
+        &self.inner.blocked
+    }
+
+    /// Why a thing with `keys` (its own, its issuer's) may not run, if one
+    /// of them is blocked.
+    pub(crate) fn blocked_reason(&self, keys: &[&str]) -> Option<String> {
+        self.inner
+            .blocked
+            .any(keys)
+            .map(|k| format!("{k} is blocked in the lattice"))
+    }
+
+    pub(crate) fn loader(&self) -> Arc<crate::actors::Loader> {
+        self.inner.loader.clone()
+    }
+
+    /// Records that actor `key`, whose claims list `caps`, runs here (it
+    /// may be bound).
+    pub(crate) fn add_actor_caps(&self, key: &str, caps: Vec<String>) {
+        let mut next = HashMap::clone(&self.inner.actors.load());
+        next.insert(key.to_string(), ActorCaps { caps });
+        self.inner.actors.store(Arc::new(next));
+    }
+
+    pub(crate) fn remove_actor_caps(&self, key: &str) {
+        let mut next = HashMap::clone(&self.inner.actors.load());
+        next.remove(key);
+        self.inner.actors.store(Arc::new(next));
     }
 
     fn update(&self, f: impl FnOnce(&mut Registry)) {
@@ -273,6 +332,23 @@ impl HostControl {
     /// capability id it reports, which is returned. Compiling blocks the
     /// caller for a while: call it from a control thread, not a shard.
     pub async fn start_portable(&self, spec: &PortableSpec) -> Result<String, RuntimeError> {
+        let bytes =
+            crate::read_bounded(&spec.path, crate::limits::MAX_MODULE_BYTES).map_err(|reason| {
+                RuntimeError::Provider {
+                    path: spec.path.display().to_string(),
+                    reason,
+                }
+            })?;
+        self.start_portable_module(spec, &bytes).await
+    }
+
+    /// [`start_portable`](Self::start_portable) with the module's bytes at
+    /// hand (`spec.path` only names it in messages).
+    pub async fn start_portable_module(
+        &self,
+        spec: &PortableSpec,
+        bytes: &[u8],
+    ) -> Result<String, RuntimeError> {
         let engine = match self.inner.portable_engine.get() {
             Some(e) => e.clone(),
             None => {
@@ -284,10 +360,21 @@ impl HostControl {
                 self.inner.portable_engine.get_or_init(|| e).clone()
             }
         };
-        let provider =
-            crate::portable::PortableProvider::load(spec, &engine, &self.inner.portable.verify)
-                .await?;
+        let provider = crate::portable::PortableProvider::load(
+            spec,
+            bytes,
+            &engine,
+            &self.inner.portable.verify,
+        )
+        .await?;
         let id = provider.capability_id().to_string();
+        if let Some(blocked) = self.blocked_reason(&[provider.key().unwrap_or_default()]) {
+            provider.shutdown();
+            return Err(RuntimeError::Provider {
+                path: spec.path.display().to_string(),
+                reason: blocked,
+            });
+        }
         self.start_provider(Arc::new(provider))
             .await
             .map_err(|e| RuntimeError::Provider {
@@ -430,17 +517,21 @@ impl HostControl {
         Ok(())
     }
 
-    /// The capability ids of the running providers, with their names.
-    pub fn providers(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
+    /// The running providers, in order of capability id.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        let mut v: Vec<ProviderInfo> = self
             .inner
             .registry
             .load()
             .providers
             .iter()
-            .map(|(id, s)| (id.clone(), s.provider.name().to_string()))
+            .map(|(id, s)| ProviderInfo {
+                capability: id.clone(),
+                name: s.provider.name().to_string(),
+                key: s.provider.key().map(str::to_string),
+            })
             .collect();
-        v.sort();
+        v.sort_by(|a, b| a.capability.cmp(&b.capability));
         v
     }
 
@@ -471,8 +562,8 @@ impl HostControl {
 
     /// Stops every provider (the host is stopping).
     pub(crate) async fn stop_all(&self) {
-        for (id, _) in self.providers() {
-            let _ = self.stop_provider(&id).await;
+        for p in self.providers() {
+            let _ = self.stop_provider(&p.capability).await;
         }
     }
 }

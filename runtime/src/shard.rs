@@ -7,14 +7,12 @@
 //! awaited inside wasmtime) only ever hold `Send` values across an await and
 //! look the shard state up again afterwards.
 
-use crate::host::LoadedActor;
+use crate::actors::{Actors, RunningActor};
 use crate::limits::MAX_CALL_DEPTH;
 use crate::manifest::InstancePolicy;
 use crate::metrics::ShardMeters;
-use crate::placement::Placement;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use wascc_engines::{CallError, HostCall, WapcInstance};
@@ -43,18 +41,28 @@ impl std::fmt::Display for InvokeError {
     }
 }
 
-/// An invocation sent to another shard.
+/// What a shard is asked to do for another thread.
+pub(crate) enum CrossKind {
+    /// Run an invocation.
+    Invoke(SealedEnvelope),
+    /// Make one instance and keep it idle (an actor starting).
+    Prewarm,
+}
+
+/// A request sent to another shard, with where its reply goes.
 pub(crate) struct CrossCall {
-    actor: usize,
-    envelope: SealedEnvelope,
+    actor: Arc<RunningActor>,
+    kind: CrossKind,
     reply: oneshot::Sender<Result<Vec<u8>, InvokeError>>,
 }
 
-/// What every shard shares (read-only once serving).
+/// The receiving end of a reply from another shard.
+pub(crate) type Reply = oneshot::Receiver<Result<Vec<u8>, InvokeError>>;
+
+/// What every shard shares.
 pub(crate) struct Shared {
-    pub(crate) actors: Vec<Arc<LoadedActor>>,
-    pub(crate) by_key: HashMap<String, usize>,
-    pub(crate) placement: Placement,
+    /// The running actors (changing while the host serves).
+    pub(crate) actors: Actors,
     pub(crate) mesh: Mesh<CrossCall>,
     pub(crate) meters: Vec<Arc<ShardMeters>>,
     /// Calls to actors this host does not run, when it is in a lattice.
@@ -62,57 +70,55 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Seals an invocation of actor `actor` (an index) and sends it to shard
-    /// `to`; the receiver yields the reply.
-    fn send_invocation(
+    /// Sends `kind` for `actor` to shard `to`; the receiver yields the reply.
+    fn send(
         &self,
         to: ShardId,
-        actor: usize,
-        origin: &str,
-        operation: &str,
-        payload: &[u8],
-        depth: u32,
-    ) -> Result<oneshot::Receiver<Result<Vec<u8>, InvokeError>>, wascc_scheduler::mesh::ShardGone>
-    {
-        let envelope = SealedEnvelope::seal(&Envelope {
-            origin,
-            target: &self.actors[actor].key,
-            operation,
-            payload,
-            depth,
-        });
+        actor: &Arc<RunningActor>,
+        kind: CrossKind,
+    ) -> Result<Reply, wascc_scheduler::mesh::ShardGone> {
         let (reply, rx) = oneshot::channel();
         self.mesh.send(
             to,
             CrossCall {
-                actor,
-                envelope,
+                actor: actor.clone(),
+                kind,
                 reply,
             },
         )?;
         Ok(rx)
     }
 
-    pub(crate) fn new(
-        actors: Vec<Arc<LoadedActor>>,
-        shards: usize,
-    ) -> (Shared, Vec<Mailbox<CrossCall>>) {
-        let wanted: Vec<Option<u32>> = actors.iter().map(|a| a.shards).collect();
-        let placement = Placement::place(&wanted, shards);
-        let (mesh, mailboxes) = Mesh::new(placement.shards());
-        let by_key = actors
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.key.clone(), i))
-            .collect();
-        let meters = (0..placement.shards())
-            .map(|_| Arc::new(ShardMeters::new(actors.len())))
+    /// Seals an invocation of `actor` and sends it to shard `to`.
+    fn send_invocation(
+        &self,
+        to: ShardId,
+        actor: &Arc<RunningActor>,
+        origin: &str,
+        operation: &str,
+        payload: &[u8],
+        depth: u32,
+    ) -> Result<Reply, wascc_scheduler::mesh::ShardGone> {
+        let envelope = SealedEnvelope::seal(&Envelope {
+            origin,
+            target: &actor.loaded.key,
+            operation,
+            payload,
+            depth,
+        });
+        self.send(to, actor, CrossKind::Invoke(envelope))
+    }
+
+    /// Shared state of a host of `shards` shards, with no actor yet.
+    pub(crate) fn new(shards: usize) -> (Shared, Vec<Mailbox<CrossCall>>) {
+        let actors = Actors::new(shards);
+        let (mesh, mailboxes) = Mesh::new(actors.shards());
+        let meters = (0..actors.shards())
+            .map(|_| Arc::new(ShardMeters::new()))
             .collect();
         (
             Shared {
                 actors,
-                by_key,
-                placement,
                 mesh,
                 meters,
                 remote: std::sync::OnceLock::new(),
@@ -122,15 +128,53 @@ impl Shared {
     }
 }
 
+/// The idle instances of the actor holding one slot, on one shard.
+#[derive(Default)]
+struct Idle {
+    uid: u64,
+    instances: Vec<WapcInstance>,
+}
+
 /// The state of the shard running on this thread.
 struct Local {
     id: ShardId,
     shared: Arc<Shared>,
     meters: Arc<ShardMeters>,
-    /// Idle instances by actor index.
-    idle: Vec<RefCell<Vec<WapcInstance>>>,
+    /// Idle instances by actor slot.
+    idle: RefCell<Vec<Idle>>,
+    /// The actor table version last swept.
+    swept: Cell<u64>,
     /// Round-robin counter for invocations sent elsewhere.
     turn: Cell<usize>,
+}
+
+impl Local {
+    /// Takes an idle instance of `actor`, dropping those a stopped actor
+    /// left in its slot.
+    fn pop_idle(&self, actor: &RunningActor) -> Option<WapcInstance> {
+        let mut idle = self.idle.borrow_mut();
+        let slot = idle.get_mut(actor.slot)?;
+        if slot.uid != actor.uid {
+            *slot = Idle::default();
+            return None;
+        }
+        slot.instances.pop()
+    }
+
+    fn push_idle(&self, actor: &RunningActor, inst: WapcInstance) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() <= actor.slot {
+            idle.resize_with(actor.slot + 1, Idle::default);
+        }
+        let slot = &mut idle[actor.slot];
+        if slot.uid != actor.uid {
+            *slot = Idle {
+                uid: actor.uid,
+                instances: Vec::new(),
+            };
+        }
+        slot.instances.push(inst);
+    }
 }
 
 thread_local! {
@@ -148,14 +192,12 @@ fn not_a_shard() -> InvokeError {
 /// Makes this thread shard `id` of the host.
 pub(crate) fn enter(id: ShardId, shared: Arc<Shared>) {
     let meters = shared.meters[id.index()].clone();
-    let idle = (0..shared.actors.len())
-        .map(|_| RefCell::new(Vec::new()))
-        .collect();
     let local = Rc::new(Local {
         id,
         shared,
         meters,
-        idle,
+        idle: RefCell::new(Vec::new()),
+        swept: Cell::new(0),
         turn: Cell::new(0),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local));
@@ -164,6 +206,28 @@ pub(crate) fn enter(id: ShardId, shared: Arc<Shared>) {
 /// Drops this shard's instances and state.
 pub(crate) fn leave() {
     LOCAL.with(|l| l.borrow_mut().take());
+}
+
+/// Drops this shard's idle instances of actors that stopped (their slots
+/// free or held by another actor). Cheap when the table did not change.
+pub(crate) fn sweep() {
+    with_local(|l| {
+        let table = l.shared.actors.load();
+        if table.version == l.swept.get() {
+            return;
+        }
+        l.swept.set(table.version);
+        for (slot, idle) in l.idle.borrow_mut().iter_mut().enumerate() {
+            if !idle.instances.is_empty() && !table.holds(slot, idle.uid) {
+                *idle = Idle::default();
+            }
+        }
+    });
+}
+
+/// The running actor `key`, if this host runs it.
+pub(crate) fn find(key: &str) -> Option<Arc<RunningActor>> {
+    with_local(|l| l.shared.actors.get(key)).flatten()
 }
 
 /// Counts an invocation as in flight on this shard while alive.
@@ -184,48 +248,50 @@ impl Drop for InFlight {
 
 /// Makes one instance of `actor` on this shard and keeps it idle: a module
 /// that traps in its initializer fails the start, not the first request.
-pub(crate) async fn prewarm(actor: usize) -> Result<(), InvokeError> {
+pub(crate) async fn prewarm(actor: &Arc<RunningActor>) -> Result<(), InvokeError> {
     let inst = instantiate(actor).await?;
     with_local(|l| {
         // A `fresh` actor never takes an idle instance: this one only proved
         // that the module starts.
-        if l.shared.actors[actor].instances == InstancePolicy::Reuse {
-            l.idle[actor].borrow_mut().push(inst);
+        if actor.loaded.instances == InstancePolicy::Reuse && !actor.stopped() {
+            l.push_idle(actor, inst);
         }
     });
     Ok(())
 }
 
-async fn instantiate(actor: usize) -> Result<WapcInstance, InvokeError> {
-    let (loaded, meters) = with_local(|l| (l.shared.actors[actor].clone(), l.meters.clone()))
-        .ok_or_else(not_a_shard)?;
-    let handler: Arc<dyn wascc_engines::HostHandler> = loaded.handler.clone();
-    let inst = loaded
+async fn instantiate(actor: &RunningActor) -> Result<WapcInstance, InvokeError> {
+    let handler: Arc<dyn wascc_engines::HostHandler> = actor.loaded.handler.clone();
+    let inst = actor
+        .loaded
         .module
-        .instantiate(&loaded.key, handler)
+        .instantiate(&actor.loaded.key, handler)
         .await
         .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-    meters.instantiated(actor, inst.last_actor_ns());
+    with_local(|l| {
+        l.meters
+            .instantiated(actor.meters.on(l.id.index()), inst.last_actor_ns())
+    });
     Ok(inst)
 }
 
-/// Invokes `operation` on actor `actor` (an index), on this shard when the
-/// actor runs here and on one of its shards otherwise.
+/// Invokes `operation` on `actor`, on this shard when the actor runs here
+/// and on one of its shards otherwise.
 // PERFORMANCE_CRITICAL_PATH: every invocation passes here.
 pub(crate) async fn invoke(
-    actor: usize,
+    actor: &Arc<RunningActor>,
     origin: &str,
     operation: &str,
     payload: &[u8],
     depth: u32,
 ) -> Result<Vec<u8>, InvokeError> {
     let routed = with_local(|l| {
-        if l.shared.placement.runs_on(actor, l.id) {
+        if actor.shards.contains(l.id) {
             return None;
         }
         let turn = l.turn.get();
         l.turn.set(turn.wrapping_add(1));
-        let to = l.shared.placement.pick(actor, turn);
+        let to = actor.shards.pick(turn, l.shared.actors.shards());
         l.meters.sent_cross_shard();
         Some(
             l.shared
@@ -245,47 +311,52 @@ pub(crate) async fn invoke(
 /// Runs an invocation on this shard.
 // PERFORMANCE_CRITICAL_PATH: one pop and one push per call when warm.
 async fn invoke_here(
-    actor: usize,
+    actor: &Arc<RunningActor>,
     operation: &str,
     payload: &[u8],
     depth: u32,
 ) -> Result<Vec<u8>, InvokeError> {
-    let (policy, popped) = with_local(|l| {
-        let policy = l.shared.actors[actor].instances;
-        let popped = match policy {
-            InstancePolicy::Reuse => l.idle[actor].borrow_mut().pop(),
-            InstancePolicy::Fresh => None,
-        };
-        (policy, popped)
-    })
-    .ok_or_else(not_a_shard)?;
+    let policy = actor.loaded.instances;
+    let popped = match policy {
+        InstancePolicy::Reuse => with_local(|l| l.pop_idle(actor)).ok_or_else(not_a_shard)?,
+        InstancePolicy::Fresh => None,
+    };
     let mut inst = match popped {
         Some(i) => i,
         None => instantiate(actor).await?,
     };
     let result = inst.call_at(depth, operation, payload).await;
     with_local(|l| {
-        l.meters
-            .invoked(actor, inst.last_actor_ns(), result.is_err());
+        l.meters.invoked(
+            actor.meters.on(l.id.index()),
+            inst.last_actor_ns(),
+            result.is_err(),
+        );
         match &result {
             Err(e) if e.poisons_instance() => {
-                tracing::warn!(actor = %l.shared.actors[actor].key, "discarding instance: {e}");
+                tracing::warn!(actor = %actor.loaded.key, "discarding instance: {e}");
             }
-            _ if policy == InstancePolicy::Reuse => l.idle[actor].borrow_mut().push(inst),
+            // A stopped actor's instances are dropped, not kept.
+            _ if policy == InstancePolicy::Reuse && !actor.stopped() => l.push_idle(actor, inst),
             _ => {}
         }
     });
     result.map_err(InvokeError::Call)
 }
 
-/// Runs invocations that other shards send here until the mesh closes.
+/// Runs what other threads send here until the mesh closes.
 pub(crate) async fn serve_mailbox(mut mailbox: Mailbox<CrossCall>) {
     while let Some(call) = mailbox.recv_spinning().await {
         with_local(|l| l.meters.received_cross_shard());
         wascc_scheduler::spawn_local(async move {
             let _in_flight = InFlight::new();
-            let e = call.envelope.open();
-            let result = invoke_here(call.actor, e.operation(), e.payload(), e.depth()).await;
+            let result = match &call.kind {
+                CrossKind::Invoke(envelope) => {
+                    let e = envelope.open();
+                    invoke_here(&call.actor, e.operation(), e.payload(), e.depth()).await
+                }
+                CrossKind::Prewarm => prewarm(&call.actor).await.map(|()| Vec::new()),
+            };
             // The caller may have gone (its connection closed): nothing to do.
             let _ = call.reply.send(result);
         });
@@ -303,7 +374,7 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
     }
     let (target, remote) = with_local(|l| {
         (
-            l.shared.by_key.get(&call.namespace).copied(),
+            l.shared.actors.get(&call.namespace),
             l.shared.remote.get().cloned(),
         )
     })
@@ -323,7 +394,7 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
             ));
         }
     };
-    invoke(target, &call.actor, &call.operation, &call.payload, depth)
+    invoke(&target, &call.actor, &call.operation, &call.payload, depth)
         .await
         .map_err(|e| format!("call to actor {} failed: {e}", call.namespace))
 }
@@ -354,18 +425,19 @@ impl HostDispatcher {
         operation: &str,
         payload: std::borrow::Cow<'_, [u8]>,
         shape: bool,
-    ) -> Result<oneshot::Receiver<Result<Vec<u8>, InvokeError>>, String> {
+    ) -> Result<Reply, String> {
         let shared = self
             .target
             .load_full()
             .ok_or_else(|| "the host is not serving".to_string())?;
-        let index = *shared
-            .by_key
+        let running = shared
+            .actors
             .get(actor)
             .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
         let payload = if shape {
             std::borrow::Cow::Owned(
-                shared.actors[index]
+                running
+                    .loaded
                     .profile
                     .shape(payload.into_owned())
                     .map_err(|e| e.to_string())?,
@@ -374,10 +446,27 @@ impl HostDispatcher {
             payload
         };
         let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let to = shared.placement.pick(index, turn);
+        let to = running.shards.pick(turn, shared.actors.shards());
         shared
-            .send_invocation(to, index, origin, operation, &payload, 0)
+            .send_invocation(to, &running, origin, operation, &payload, 0)
             .map_err(|e| e.to_string())
+    }
+
+    /// Makes one instance of `actor` on its first shard (it starts, or the
+    /// reply says why not).
+    pub(crate) fn prewarm(&self, actor: &Arc<RunningActor>) -> Result<Reply, String> {
+        let shared = self
+            .target
+            .load_full()
+            .ok_or_else(|| "the host is not serving".to_string())?;
+        shared
+            .send(actor.shards.first(), actor, CrossKind::Prewarm)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The serving host's shared state.
+    pub(crate) fn shared(&self) -> Option<Arc<Shared>> {
+        self.target.load_full()
     }
 }
 

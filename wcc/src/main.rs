@@ -1,6 +1,6 @@
-//! `wcc`: the waSCC command line. Keys, claims and the lattice's hosts
-//! today; archives, Gantry, lattice control and manifests come with their
-//! issues.
+//! `wcc`: the waSCC command line. Keys, claims and the lattice (hosts,
+//! their control commands, the block list); archives, Gantry and
+//! manifests come with their issues.
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,6 +83,142 @@ enum LatticeCmd {
         at: LatticeArgs,
         /// The host's key (N…).
         host: String,
+    },
+    /// Blocks a key (actor M…, provider V…, account A…, host N…) in the
+    /// whole lattice: running instances stop, starts and calls from or to
+    /// it are refused, on every host within a second; it persists.
+    Block {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The key.
+        key: String,
+        /// Why (kept with the entry).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lifts the block of a key.
+    Unblock {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The key.
+        key: String,
+    },
+    /// Lists the lattice's block list.
+    Blocked {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// Prints JSON: an array of entries.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Asks a host what it runs now: labels, actors, providers, bindings.
+    Inventory {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// Prints JSON: the host's record.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Starts an actor on a host (the module is sent in the request).
+    StartActor {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The signed actor module.
+        module: PathBuf,
+        /// MODULE is a path on the host, not sent.
+        #[arg(long)]
+        remote_path: bool,
+        /// Engine kind (jit, interp, aot, constrained); default: the host's.
+        #[arg(long)]
+        engine: Option<String>,
+        /// reuse (default) or fresh.
+        #[arg(long)]
+        instances: Option<String>,
+        /// On how many shards it runs (default: all).
+        #[arg(long)]
+        shards: Option<u32>,
+        /// Prints JSON: the started actor.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stops an actor on a host.
+    StopActor {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The actor's key (M…).
+        actor: String,
+    },
+    /// Starts a provider on a host: built in (--capability) or a signed
+    /// portable provider module.
+    StartProvider {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// A portable provider module.
+        #[arg(required_unless_present = "capability", conflicts_with = "capability")]
+        module: Option<PathBuf>,
+        /// The capability id of a built-in provider.
+        #[arg(long)]
+        capability: Option<String>,
+        /// MODULE is a path on the host, not sent.
+        #[arg(long)]
+        remote_path: bool,
+        /// The binding name a portable provider serves (default: default).
+        #[arg(long)]
+        binding: Option<String>,
+        /// An environment variable of a portable provider; repeatable.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// An argument of a portable provider; repeatable.
+        #[arg(long = "arg", value_name = "ARG")]
+        args: Vec<String>,
+    },
+    /// Stops a host's provider of a capability.
+    StopProvider {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The capability id.
+        capability: String,
+    },
+    /// Binds an actor on a host to a capability.
+    Bind {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The actor's key (M…).
+        actor: String,
+        /// The capability id.
+        capability: String,
+        /// The binding name.
+        #[arg(long, default_value = "default")]
+        binding: String,
+        /// A value of the binding; repeatable.
+        #[arg(long = "value", value_name = "KEY=VALUE")]
+        values: Vec<String>,
+    },
+    /// Removes a binding of an actor on a host.
+    Unbind {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// The host's key (N…).
+        host: String,
+        /// The actor's key (M…).
+        actor: String,
+        /// The capability id.
+        capability: String,
+        /// The binding name.
+        #[arg(long, default_value = "default")]
+        binding: String,
     },
 }
 
@@ -241,23 +377,185 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Claims(ClaimsCmd::Inspect { file, json }) => inspect(&file, json),
         Command::Lattice(LatticeCmd::Hosts { at, json }) => lattice_hosts(&at, json),
-        Command::Lattice(LatticeCmd::Label { at, host, label }) => {
-            let (key, value) = label
-                .split_once('=')
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("{label:?} is not a label: expected KEY=VALUE"))?;
-            let req = wascc_lattice::control::LabelRequest {
-                key: key.to_string(),
-                value: Some(value.to_string()),
+        Command::Lattice(cmd) => lattice(cmd),
+    }
+}
+
+/// Splits `KEY=VALUE` (the key not empty); `what` names the argument.
+fn key_value(arg: &str, what: &str) -> anyhow::Result<(String, String)> {
+    arg.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| anyhow::anyhow!("{arg:?} is not a {what}: expected KEY=VALUE"))
+}
+
+/// A module to send: its bytes in base64, or its path on the host.
+fn module_source(
+    path: &Path,
+    remote: bool,
+) -> anyhow::Result<wascc_lattice::control::ModuleSource> {
+    if remote {
+        return Ok(wascc_lattice::control::ModuleSource {
+            module: None,
+            path: Some(path.display().to_string()),
+        });
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(wascc_lattice::control::ModuleSource {
+        module: Some(data_encoding::BASE64.encode(&bytes)),
+        path: None,
+    })
+}
+
+fn lattice(cmd: LatticeCmd) -> anyhow::Result<()> {
+    use wascc_lattice::control::{
+        BindingRequest, LabelRequest, StartActor, StartProvider, StopActor, StopProvider,
+    };
+    match cmd {
+        LatticeCmd::Hosts { at, json } => lattice_hosts(&at, json),
+        LatticeCmd::Block { at, key, reason } => {
+            let entry = wascc_lattice::blocklist::BlockEntry::new(&key, reason)?;
+            with_lattice(&at, async |l| l.block(&entry).await)?;
+            eprintln!(
+                "{key} ({:?}) is blocked in lattice {}",
+                entry.kind, at.lattice
+            );
+            Ok(())
+        }
+        LatticeCmd::Unblock { at, key } => {
+            with_lattice(&at, async |l| l.unblock(&key).await)?;
+            eprintln!("{key} is no longer blocked in lattice {}", at.lattice);
+            Ok(())
+        }
+        LatticeCmd::Blocked { at, json } => {
+            let list = with_lattice(&at, async |l| l.blocked().await)?;
+            if json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if list.is_empty() {
+                println!("Nothing is blocked in lattice {}.", at.lattice);
+            } else {
+                for e in list {
+                    println!(
+                        "{} {:?} since {} {}",
+                        e.key,
+                        e.kind,
+                        e.blocked_at,
+                        e.reason.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        LatticeCmd::Label { at, host, label } => {
+            let (key, value) = key_value(&label, "label")?;
+            let req = LabelRequest {
+                key,
+                value: Some(value),
             };
-            lattice_command(&at, &host, "label.put", &req)
+            lattice_command(&at, &host, "label.put", &req, false)
         }
-        Command::Lattice(LatticeCmd::Unlabel { at, host, key }) => {
-            let req = wascc_lattice::control::LabelRequest { key, value: None };
-            lattice_command(&at, &host, "label.del", &req)
+        LatticeCmd::Unlabel { at, host, key } => {
+            let req = LabelRequest { key, value: None };
+            lattice_command(&at, &host, "label.del", &req, false)
         }
-        Command::Lattice(LatticeCmd::Stop { at, host }) => {
-            lattice_command(&at, &host, "stop", &json!({}))
+        LatticeCmd::Stop { at, host } => lattice_command(&at, &host, "stop", &json!({}), false),
+        LatticeCmd::Inventory { at, host, json } => {
+            lattice_command(&at, &host, "inventory", &json!({}), json)
+        }
+        LatticeCmd::StartActor {
+            at,
+            host,
+            module,
+            remote_path,
+            engine,
+            instances,
+            shards,
+            json,
+        } => {
+            let req = StartActor {
+                source: module_source(&module, remote_path)?,
+                engine,
+                instances,
+                shards,
+            };
+            lattice_command(&at, &host, "actor.start", &req, json)
+        }
+        LatticeCmd::StopActor { at, host, actor } => {
+            lattice_command(&at, &host, "actor.stop", &StopActor { key: actor }, false)
+        }
+        LatticeCmd::StartProvider {
+            at,
+            host,
+            module,
+            capability,
+            remote_path,
+            binding,
+            env,
+            args,
+        } => {
+            let source = match &module {
+                Some(m) => module_source(m, remote_path)?,
+                None => wascc_lattice::control::ModuleSource {
+                    module: None,
+                    path: None,
+                },
+            };
+            let req = StartProvider {
+                capability,
+                source,
+                binding,
+                env: env
+                    .iter()
+                    .map(|e| key_value(e, "--env"))
+                    .collect::<anyhow::Result<_>>()?,
+                args,
+            };
+            lattice_command(&at, &host, "provider.start", &req, false)
+        }
+        LatticeCmd::StopProvider {
+            at,
+            host,
+            capability,
+        } => lattice_command(
+            &at,
+            &host,
+            "provider.stop",
+            &StopProvider { capability },
+            false,
+        ),
+        LatticeCmd::Bind {
+            at,
+            host,
+            actor,
+            capability,
+            binding,
+            values,
+        } => {
+            let req = BindingRequest {
+                actor,
+                capability,
+                binding,
+                values: values
+                    .iter()
+                    .map(|v| key_value(v, "--value"))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            lattice_command(&at, &host, "binding.put", &req, false)
+        }
+        LatticeCmd::Unbind {
+            at,
+            host,
+            actor,
+            capability,
+            binding,
+        } => {
+            let req = BindingRequest {
+                actor,
+                capability,
+                binding,
+                values: Default::default(),
+            };
+            lattice_command(&at, &host, "binding.del", &req, false)
         }
     }
 }
@@ -282,17 +580,32 @@ fn with_lattice<T>(
     })?)
 }
 
+/// Sends `command` to `host`; prints its reply's data (JSON with
+/// `as_json`, else a summary).
 fn lattice_command(
     at: &LatticeArgs,
     host: &str,
     command: &str,
     body: &impl serde::Serialize,
+    as_json: bool,
 ) -> anyhow::Result<()> {
     let reply = with_lattice(at, async |l| {
         wascc_lattice::control::request(&l, host, command, body).await
     })?;
     match reply.error {
         None if reply.ok => {
+            match (&reply.data, as_json) {
+                (Some(data), true) => println!("{}", serde_json::to_string(data)?),
+                (Some(data), false) if command == "inventory" => {
+                    let record: wascc_lattice::HostRecord = serde_json::from_value(data.clone())
+                        .context("the host's inventory is unreadable")?;
+                    print_host(&record, wascc_lattice::now_secs());
+                }
+                (Some(serde_json::Value::Object(o)), false) if o.contains_key("key") => {
+                    println!("{}", o["key"].as_str().unwrap_or_default());
+                }
+                _ => {}
+            }
             eprintln!("{command}: done on host {host}");
             Ok(())
         }
@@ -314,6 +627,14 @@ fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
     }
     let now = wascc_lattice::now_secs();
     for h in hosts {
+        print_host(&h, now);
+    }
+    Ok(())
+}
+
+/// Prints one host's record for people.
+fn print_host(h: &wascc_lattice::HostRecord, now: u64) {
+    {
         let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("{}", h.id);
         println!("  Version:   {}", h.version);
@@ -329,10 +650,15 @@ fn lattice_hosts(at: &LatticeArgs, as_json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|p| format!("{} ({})", p.capability, p.name))
             .collect();
+        let bindings: Vec<String> = h
+            .bindings
+            .iter()
+            .map(|b| format!("{} → {} ({})", b.actor, b.capability, b.binding))
+            .collect();
         println!("  Actors:    {}", actors.join(", "));
         println!("  Providers: {}", providers.join(", "));
+        println!("  Bindings:  {}", bindings.join(", "));
     }
-    Ok(())
 }
 
 /// Reads a seed given inline or as a file, checking it is of the expected kind.

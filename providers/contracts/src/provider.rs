@@ -134,6 +134,12 @@ pub trait CapabilityProvider: Send + Sync {
     /// A human-readable name for logs.
     fn name(&self) -> &str;
 
+    /// The provider's public key (`V…`), when it is a signed module; built
+    /// into the host: none. The lattice's block list names providers by it.
+    fn key(&self) -> Option<&str> {
+        None
+    }
+
     /// Called once before anything else, with the host services.
     fn start(&self, _ctx: ProviderContext) -> Result<(), ProviderError> {
         Ok(())

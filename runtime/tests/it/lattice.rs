@@ -265,3 +265,304 @@ fn control_commands_set_labels_and_stop_a_host_with_events() {
     assert!(log.contains("stop requested through the lattice"), "{log}");
     assert!(rt.block_on(state.hosts()).unwrap().is_empty());
 }
+
+/// The host's key, from its "joined the lattice" log line.
+fn host_id(host: &HostProc) -> String {
+    let line = host.wait_log("joined the lattice");
+    let line = line
+        .lines()
+        .find(|l| l.contains("joined the lattice"))
+        .unwrap()
+        .to_string();
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("host="))
+        .unwrap_or_else(|| panic!("no host= in {line}"))
+        .to_string()
+}
+
+/// A host in `lattice` running only what `manifest` says, on one shard.
+fn lattice_host(lattice: &str, work: Workdir, manifest: &str) -> HostProc {
+    HostProc::start(
+        work,
+        manifest,
+        &["--nats", NATS, "--lattice", lattice, "--shards", "1"],
+    )
+}
+
+/// A host serving a kitchen actor on HTTP (`/call?KEY` calls actor KEY).
+fn kitchen_host(lattice: &str, kitchen: &wascc_bench::SignedActor) -> (HostProc, u16) {
+    let work = Workdir::new();
+    let port = free_port();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work.write("kitchen.wasm", &kitchen.wasm).display(),
+        kitchen.key
+    );
+    (lattice_host(lattice, work, &manifest), port)
+}
+
+/// What actor `key`'s `/call` answered: its reply, or its error.
+fn call_through(port: u16, key: &str) -> Result<String, String> {
+    let r = http(port, "POST", &format!("/call?{key}"), b"ping");
+    let v = r.json();
+    match v["reply"].as_str() {
+        Some(reply) => Ok(reply.to_string()),
+        None => Err(v["error"].as_str().unwrap_or(&r.text()).to_string()),
+    }
+}
+
+#[test]
+fn control_commands_start_and_stop_actors_and_providers_bind_and_list_inventory() {
+    use futures_lite::StreamExt;
+    use wascc_lattice::control;
+    let lattice = format!("it{}", rand::random::<u32>());
+    let (rt, state) = connect(&lattice);
+    let mut events = rt
+        .block_on(state.client().subscribe(control::events_subject(&lattice)))
+        .unwrap();
+    rt.block_on(state.client().flush()).unwrap();
+    let mut next_event = |kind: &str| loop {
+        let msg = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), events.next()).await })
+            .unwrap_or_else(|_| panic!("no {kind} event within 10 s"))
+            .unwrap();
+        let e: control::Event = serde_json::from_slice(&msg.payload).unwrap();
+        if e.kind == format!("com.wascc.lattice.{kind}") {
+            return e;
+        }
+    };
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:keyvalue"], &account);
+    let b = lattice_host(&lattice, Workdir::new(), "actors: []\n");
+    let b_id = host_id(&b);
+    let (_a, port) = kitchen_host(&lattice, &ka);
+    let e = call_through(port, &kb.key).unwrap_err();
+    assert!(e.contains("no host of the lattice runs it"), "{e}");
+
+    let (rt2, state2) = connect(&lattice);
+    let cmd = |command: &str, body: serde_json::Value| {
+        rt2.block_on(control::request(&state2, &b_id, command, &body))
+            .unwrap()
+    };
+    // Start: the module travels in the request.
+    let module = data_encoding::BASE64.encode(&kb.wasm);
+    let started = cmd("actor.start", serde_json::json!({ "module": module }));
+    assert!(started.ok, "{started:?}");
+    let data = started.data.unwrap();
+    assert_eq!(data["key"], kb.key.as_str());
+    assert_eq!(data["caps"], serde_json::json!(["wascc:keyvalue"]));
+    assert_eq!(next_event("actor_started").data["key"], kb.key.as_str());
+    let record = rt2.block_on(state2.hosts()).unwrap();
+    let on_b = record.iter().find(|h| h.id == b_id).unwrap();
+    assert_eq!(on_b.actors.len(), 1, "the record says so at once");
+    assert_eq!(on_b.actors[0].account, account.public_key());
+    // …and the lattice reaches it.
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+    let again = cmd("actor.start", serde_json::json!({ "module": module }));
+    assert!(
+        again.error.unwrap().contains("already runs on this host"),
+        "a second start is refused"
+    );
+
+    // Providers and bindings.
+    let p = cmd(
+        "provider.start",
+        serde_json::json!({"capability": "wascc:keyvalue"}),
+    );
+    assert!(p.ok, "{p:?}");
+    assert_eq!(
+        next_event("provider_started").data["capability"],
+        "wascc:keyvalue"
+    );
+    let bind =
+        serde_json::json!({"actor": kb.key, "capability": "wascc:keyvalue", "binding": "cache"});
+    assert!(cmd("binding.put", bind.clone()).ok);
+    assert_eq!(next_event("binding_set").data["binding"], "cache");
+    let denied = cmd(
+        "binding.put",
+        serde_json::json!({"actor": kb.key, "capability": "wascc:messaging"}),
+    );
+    assert!(
+        denied
+            .error
+            .unwrap()
+            .contains("claims do not list capability wascc:messaging")
+    );
+    let inv = cmd("inventory", serde_json::json!({}));
+    let inv: wascc_lattice::HostRecord = serde_json::from_value(inv.data.unwrap()).unwrap();
+    assert_eq!(inv.id, b_id);
+    assert_eq!(inv.actors[0].key, kb.key);
+    assert!(
+        inv.providers
+            .iter()
+            .any(|p| p.capability == "wascc:keyvalue")
+    );
+    assert_eq!(inv.bindings.len(), 1);
+    assert_eq!(inv.bindings[0].binding, "cache");
+    assert!(cmd("binding.del", bind.clone()).ok);
+    assert_eq!(next_event("binding_removed").data["actor"], kb.key.as_str());
+    let gone = cmd("binding.del", bind);
+    assert!(gone.error.unwrap().contains("has no binding \"cache\""));
+    assert!(
+        cmd(
+            "provider.stop",
+            serde_json::json!({"capability": "wascc:keyvalue"})
+        )
+        .ok
+    );
+    assert_eq!(
+        next_event("provider_stopped").data["capability"],
+        "wascc:keyvalue"
+    );
+
+    // Stop: gone from the lattice at once.
+    assert!(cmd("actor.stop", serde_json::json!({"key": kb.key})).ok);
+    assert_eq!(next_event("actor_stopped").data["key"], kb.key.as_str());
+    let e = call_through(port, &kb.key).unwrap_err();
+    assert!(e.contains("no host of the lattice runs it"), "{e}");
+    let twice = cmd("actor.stop", serde_json::json!({"key": kb.key}));
+    assert!(twice.error.unwrap().contains("does not run on this host"));
+    // …and it can start again.
+    assert!(cmd("actor.start", serde_json::json!({ "module": module })).ok);
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+
+    // Bad requests are named and change nothing.
+    let junk = cmd(
+        "actor.start",
+        serde_json::json!({"module": data_encoding::BASE64.encode(b"nope")}),
+    );
+    assert!(
+        junk.error.unwrap().contains("module sent in the request"),
+        "names the module"
+    );
+    let neither = cmd("actor.start", serde_json::json!({}));
+    assert!(
+        neither
+            .error
+            .unwrap()
+            .contains("give exactly one of module")
+    );
+    let typo = cmd("actor.start", serde_json::json!({"modul": "x"}));
+    assert!(typo.error.unwrap().contains("unknown field `modul`"));
+    let missing = cmd(
+        "actor.start",
+        serde_json::json!({"path": "/nonexistent.wasm"}),
+    );
+    assert!(
+        missing
+            .error
+            .unwrap()
+            .contains("cannot read /nonexistent.wasm on this host")
+    );
+    let inv = cmd("inventory", serde_json::json!({}));
+    let inv: wascc_lattice::HostRecord = serde_json::from_value(inv.data.unwrap()).unwrap();
+    assert_eq!(inv.actors.len(), 1, "{inv:?}");
+    drop(b);
+}
+
+#[test]
+fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
+    let lattice = format!("it{}", rand::random::<u32>());
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let work_b = Workdir::new();
+    let b_manifest = format!("actors: [{}]\n", work_b.write("b.wasm", &kb.wasm).display());
+    let b = lattice_host(&lattice, work_b, &b_manifest);
+    let b_id = host_id(&b);
+    let (_a, port) = kitchen_host(&lattice, &ka);
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+
+    let (rt, state) = connect(&lattice);
+    let entry = wascc_lattice::blocklist::BlockEntry::new(&kb.key, Some("test".into())).unwrap();
+    let blocked_at = Instant::now();
+    rt.block_on(state.block(&entry)).unwrap();
+    // Refused from host A (the call) and stopped on host B. The wait bound
+    // is generous: it tests that the block arrives, the benchmark how fast.
+    let e = loop {
+        match call_through(port, &kb.key) {
+            Err(e) => break e,
+            Ok(_) => {
+                assert!(
+                    blocked_at.elapsed() < Duration::from_secs(10),
+                    "block not applied"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    eprintln!("block took effect after {:?}", blocked_at.elapsed());
+    assert!(e.contains("is blocked in the lattice"), "{e}");
+    b.wait_log("blocked in the lattice: stopping");
+    b.wait_log("actor stopped");
+    let listed = rt.block_on(state.blocked()).unwrap();
+    assert_eq!(listed, vec![entry.clone()]);
+
+    // A start is refused, on any host, also one that joins later.
+    let cmd = |host: &str, command: &str, body: serde_json::Value| {
+        rt.block_on(wascc_lattice::control::request(
+            &state, host, command, &body,
+        ))
+        .unwrap()
+    };
+    let module = data_encoding::BASE64.encode(&kb.wasm);
+    let refused = cmd(
+        &b_id,
+        "actor.start",
+        serde_json::json!({ "module": module }),
+    );
+    assert!(refused.error.unwrap().contains("is blocked in the lattice"));
+    let work_c = Workdir::new();
+    let c_manifest = format!("actors: [{}]\n", work_c.write("b.wasm", &kb.wasm).display());
+    let c = lattice_host(&lattice, work_c, &c_manifest);
+    let c_id = host_id(&c);
+    c.wait_log("actor stopped");
+    let inv = cmd(&c_id, "inventory", serde_json::json!({}));
+    assert_eq!(inv.data.unwrap()["actors"], serde_json::json!([]));
+
+    // Lifted: it starts and serves again.
+    rt.block_on(state.unblock(&kb.key)).unwrap();
+    let e = rt.block_on(state.unblock(&kb.key)).unwrap_err();
+    assert!(e.to_string().contains("is not blocked"), "{e}");
+    let started = loop {
+        let r = cmd(
+            &b_id,
+            "actor.start",
+            serde_json::json!({ "module": module }),
+        );
+        if r.ok || blocked_at.elapsed() > Duration::from_secs(30) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(started.ok, "{started:?}");
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+
+    // An account: every actor it issued stops, the calling one included.
+    let acct = wascc_lattice::blocklist::BlockEntry::new(&account.public_key(), None).unwrap();
+    rt.block_on(state.block(&acct)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+        if r.status == 503 {
+            assert!(
+                r.text().contains("does not run on this host"),
+                "{}",
+                r.text()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "account block not applied: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rt.block_on(state.unblock(&account.public_key())).unwrap();
+    // Bad keys are refused by name.
+    let e = wascc_lattice::blocklist::BlockEntry::new("MNOTAKEY", None).unwrap_err();
+    assert!(e.to_string().contains("not a public key"), "{e}");
+    drop(c);
+}

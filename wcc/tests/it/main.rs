@@ -212,10 +212,19 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
         actors: vec![ActorRecord {
             key: "MABC".into(),
             name: "echo".into(),
+            account: "AXYZ".into(),
+            caps: vec!["wascc:keyvalue".into()],
         }],
         providers: vec![ProviderRecord {
             capability: "wascc:keyvalue".into(),
             name: "memory".into(),
+            key: None,
+        }],
+        bindings: vec![BindingRecord {
+            actor: "MABC".into(),
+            capability: "wascc:keyvalue".into(),
+            binding: "default".into(),
+            values: vec!["URL".into()],
         }],
     };
     let rt = tokio::runtime::Builder::new_current_thread()
