@@ -441,3 +441,74 @@ pub async fn request(
     })?;
     serde_json::from_slice(&msg.payload).map_err(|e| err(format!("unreadable reply: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_from_subject_and_body_and_errors_name_them() {
+        assert_eq!(Command::parse("inventory", b""), Ok(Command::Inventory));
+        assert_eq!(Command::parse("stop", b"{}"), Ok(Command::Stop));
+        assert_eq!(
+            Command::parse("label.put", br#"{"key":"zone","value":"a"}"#),
+            Ok(Command::Label {
+                key: "zone".into(),
+                value: Some("a".into())
+            })
+        );
+        let e = Command::parse("label.del", br#"{"key":"zone","value":"a"}"#).unwrap_err();
+        assert_eq!(e, "label.del: takes no value");
+        let e = Command::parse("label.put", br#"{"key":"zone"}"#).unwrap_err();
+        assert_eq!(e, "label.put: needs a value");
+        match Command::parse("binding.put", br#"{"actor":"M","capability":"c"}"#) {
+            Ok(Command::Bind(b)) => assert_eq!(b.binding, "default"),
+            other => panic!("{other:?}"),
+        }
+        let e = Command::parse(
+            "binding.del",
+            br#"{"actor":"M","capability":"c","values":{"a":"b"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e, "binding.del: takes no values");
+        let e = Command::parse("provider.start", br#"{"capability":"x","path":"/p.wasm"}"#)
+            .unwrap_err();
+        assert!(e.contains("give either capability"), "{e}");
+        let e = Command::parse("actor.start", b"[").unwrap_err();
+        assert!(e.starts_with("actor.start: invalid request"), "{e}");
+        let e = Command::parse("actor.stop", br#"{"key":"M","x":1}"#).unwrap_err();
+        assert!(e.contains("unknown field `x`"), "{e}");
+        let e = Command::parse("teleport", b"{}").unwrap_err();
+        assert!(
+            e.contains("unknown command \"teleport\"") && e.contains("actor.start"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_module_source_is_one_of_inline_or_path() {
+        let inline = ModuleSource {
+            module: Some(data_encoding::BASE64.encode(b"\0asm")),
+            path: None,
+        };
+        assert_eq!(inline.read(10).unwrap().0, b"\0asm");
+        let both = ModuleSource {
+            module: Some(String::new()),
+            path: Some("/x".into()),
+        };
+        assert!(both.read(10).unwrap_err().contains("exactly one"));
+        let bad = ModuleSource {
+            module: Some("!!".into()),
+            path: None,
+        };
+        assert!(bad.read(10).unwrap_err().contains("not base64"));
+        let dir = std::env::temp_dir().join(format!("wascc-src-{}", std::process::id()));
+        std::fs::write(&dir, [0u8; 20]).unwrap();
+        let big = ModuleSource {
+            module: None,
+            path: Some(dir.display().to_string()),
+        };
+        assert!(big.read(10).unwrap_err().contains("larger than 10 bytes"));
+        let _ = std::fs::remove_file(&dir);
+    }
+}

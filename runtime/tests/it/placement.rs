@@ -25,3 +25,24 @@ fn one_shard_holds_everything() {
     let p = Placement::place(&[Some(1), None], 1);
     assert!(p.runs_on(0, ShardId(0)) && p.runs_on(1, ShardId(0)));
 }
+
+#[test]
+fn shards_given_back_are_placed_on_again() {
+    use wascc_runtime::placement::Placer;
+    let mut p = Placer::new(2);
+    let a = p.place(Some(1));
+    let b = p.place(Some(1));
+    assert_eq!((a.first(), b.first()), (ShardId(0), ShardId(1)));
+    p.release(&a);
+    let c = p.place(Some(1));
+    assert_eq!(c.first(), ShardId(0), "the freed shard is the least loaded");
+    assert!(
+        p.place(None).contains(ShardId(1)),
+        "unlimited runs everywhere"
+    );
+    assert_eq!(
+        p.place(Some(1)).first(),
+        ShardId(0),
+        "ties go to the lowest index"
+    );
+}

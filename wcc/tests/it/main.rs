@@ -1,5 +1,6 @@
 //! `wcc` as a user runs it.
 
+use nkeys::KeyPair;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -283,5 +284,82 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
             .contains("cannot connect to NATS at nats://127.0.0.1:1"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn lattice_block_list_is_kept_listed_and_lifted() {
+    let lattice = format!("wccb{}", std::process::id());
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).to_string();
+    let actor = KeyPair::new_module().public_key();
+    let account = KeyPair::new_account().public_key();
+    let at = ["--lattice", lattice.as_str()];
+    let run = |args: &[&str]| wcc(&[args, &at[..]].concat());
+    let out = run(&["lattice", "block", &actor, "--reason", "leaked key"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(Actor) is blocked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(run(&["lattice", "block", &account]).status.success());
+    let listed = json(&run(&["lattice", "blocked", "--json"]));
+    let mut keys = vec![actor.clone(), account.clone()];
+    keys.sort();
+    let got: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, keys);
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == actor.as_str())
+        .unwrap();
+    assert_eq!(entry["kind"], "actor");
+    assert_eq!(entry["reason"], "leaked key");
+
+    assert!(run(&["lattice", "unblock", &actor]).status.success());
+    let again = run(&["lattice", "unblock", &actor]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("is not blocked"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(run(&["lattice", "unblock", &account]).status.success());
+    let text = run(&["lattice", "blocked"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Nothing is blocked"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    // Keys that cannot be blocked are named.
+    let bad = run(&["lattice", "block", "MNOTAKEY"]);
+    assert!(
+        stderr(&bad).contains("not a public key"),
+        "{}",
+        stderr(&bad)
+    );
+    let operator = KeyPair::new_operator().public_key();
+    let bad = run(&["lattice", "block", &operator]);
+    assert!(stderr(&bad).contains("only actor (M)"), "{}", stderr(&bad));
+    // Commands to a host that is not there say so.
+    let missing = run(&["lattice", "inventory", "NNOSUCHHOST"]);
+    assert!(
+        stderr(&missing).contains("no such host in the lattice"),
+        "{}",
+        stderr(&missing)
+    );
+    let neither = run(&["lattice", "start-provider", "NNOSUCHHOST"]);
+    assert!(!neither.status.success());
+    assert!(
+        stderr(&neither).contains("<MODULE>"),
+        "{}",
+        stderr(&neither)
     );
 }
