@@ -25,8 +25,37 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Se
 pub trait LocalActors: Send + Sync + 'static {
     /// Invokes `operation` on local actor `actor` for `origin` (the calling
     /// actor's key, or a host key) with the payload as sent (taken before
-    /// the call returns: the future owns nothing of it).
-    fn invoke(&self, origin: &str, actor: &str, operation: &str, payload: &[u8]) -> ReplyFuture;
+    /// the call returns: the future owns nothing of it). With `shape`, the
+    /// payload is a message from a provider in the current codec shape, to
+    /// be reshaped for the actor's codec; without, it travels as the
+    /// calling actor wrote it.
+    fn invoke(
+        &self,
+        origin: &str,
+        actor: &str,
+        operation: &str,
+        payload: &[u8],
+        shape: bool,
+    ) -> ReplyFuture;
+}
+
+/// A binding of an actor to a provider on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BindingKey {
+    /// The actor's key.
+    pub actor: String,
+    /// The capability id.
+    pub capability: String,
+    /// The binding name.
+    pub binding: String,
+}
+
+/// What a host offers the lattice: calls through the bindings it holds.
+pub trait LocalProviders: Send + Sync + 'static {
+    /// Calls `operation` of the provider behind `binding` for its actor;
+    /// the reply is the provider's, in the current codec shape (the
+    /// calling host reshapes it for the actor).
+    fn call(&self, binding: &BindingKey, operation: &str, payload: &[u8]) -> ReplyFuture;
 }
 
 const H_OPERATION: &str = "wascc-op";
@@ -36,6 +65,9 @@ const H_TIME: &str = "wascc-ts";
 const H_SEQ: &str = "wascc-seq";
 const H_SIGNATURE: &str = "wascc-sig";
 const H_ERROR: &str = "wascc-error";
+const H_SHAPE: &str = "wascc-shape";
+/// The value of `wascc-shape` for a provider's message in the current shape.
+const SHAPE_CURRENT: &str = "current";
 
 /// Sends one sealed invocation and waits for its reply (or an error that
 /// names what failed). Public so that tests can send seals of their own.
@@ -47,9 +79,24 @@ pub async fn request_sealed(
     payload: Vec<u8>,
     seal: &Seal,
 ) -> Result<Vec<u8>, String> {
+    request_with(client, subject, caller, operation, payload, seal, false).await
+}
+
+async fn request_with(
+    client: &async_nats::Client,
+    subject: &str,
+    caller: &str,
+    operation: &str,
+    payload: Vec<u8>,
+    seal: &Seal,
+    shape: bool,
+) -> Result<Vec<u8>, String> {
     let mut h = HeaderMap::new();
     h.insert(H_OPERATION, operation);
     h.insert(H_CALLER, caller);
+    if shape {
+        h.insert(H_SHAPE, SHAPE_CURRENT);
+    }
     h.insert(H_ORIGIN, seal.origin.as_str());
     h.insert(H_TIME, seal.timestamp_ms.to_string().as_str());
     h.insert(H_SEQ, seal.seq.to_string().as_str());
@@ -76,29 +123,32 @@ pub async fn request_sealed(
     Ok(reply.payload.to_vec())
 }
 
-/// A host's side of remote invocation: calling actors elsewhere, and
-/// serving its own (added and removed as they start and stop).
+/// A host's side of remote invocation: calling actors and providers
+/// elsewhere, and serving its own actors and bindings (added and removed as
+/// they start, stop, bind and unbind).
 pub struct Rpc {
     lattice: Lattice,
     sealer: Arc<Sealer>,
     runtime: tokio::runtime::Handle,
     local: Arc<dyn LocalActors>,
+    providers: Arc<dyn LocalProviders>,
     verifier: Arc<Mutex<Verifier>>,
     blocked: Arc<BlockSet>,
-    /// The subscription task of each actor served.
+    /// The subscription task of each subject served.
     serving: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl Rpc {
     /// Remote invocation in `lattice` for the host whose key `sealer`
-    /// holds, serving `local` actors with seals checked by `verifier`;
-    /// invocations from or to a key in `blocked` are refused. NATS work
-    /// runs on `runtime`.
+    /// holds, serving `local` actors and `providers` with seals checked by
+    /// `verifier`; invocations from or to a key in `blocked` are refused.
+    /// NATS work runs on `runtime`.
     pub fn new(
         lattice: Lattice,
         sealer: Arc<Sealer>,
         runtime: tokio::runtime::Handle,
         local: Arc<dyn LocalActors>,
+        providers: Arc<dyn LocalProviders>,
         verifier: Verifier,
         blocked: Arc<BlockSet>,
     ) -> Arc<Rpc> {
@@ -107,6 +157,7 @@ impl Rpc {
             sealer,
             runtime,
             local,
+            providers,
             verifier: Arc::new(Mutex::new(verifier)),
             blocked,
             serving: Mutex::default(),
@@ -118,28 +169,76 @@ impl Rpc {
         &self.lattice
     }
 
-    /// Invokes `operation` on `actor` on whichever host runs it. The future
-    /// may be awaited on any executor (the work runs on the runtime).
+    /// Invokes `operation` on `actor` on whichever host runs it (`shape`:
+    /// see [`LocalActors::invoke`]). The future may be awaited on any
+    /// executor (the work runs on the runtime).
     pub fn call_actor(
         &self,
         caller: &str,
         actor: &str,
         operation: &str,
         payload: Vec<u8>,
+        shape: bool,
     ) -> ReplyFuture {
-        if let Some(k) = self.blocked.any(&[actor, caller]) {
-            let e = format!("remote call to actor {actor}: {k} is blocked in the lattice");
+        let subject = actor_subject(self.lattice.name(), actor);
+        self.call(
+            subject,
+            caller,
+            &[actor, caller],
+            operation,
+            payload,
+            shape,
+            format!("remote call to actor {actor}"),
+        )
+    }
+
+    /// Calls `operation` of the provider behind `binding` on whichever host
+    /// holds that binding for the actor; the reply is in the current codec
+    /// shape.
+    pub fn call_provider(
+        &self,
+        binding: &BindingKey,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> ReplyFuture {
+        let subject = binding_subject(self.lattice.name(), binding);
+        self.call(
+            subject,
+            &binding.actor,
+            &[&binding.actor],
+            operation,
+            payload,
+            false,
+            format!(
+                "remote call to {} ({}) for actor {}",
+                binding.capability, binding.binding, binding.actor
+            ),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        subject: String,
+        caller: &str,
+        parties: &[&str],
+        operation: &str,
+        payload: Vec<u8>,
+        shape: bool,
+        what: String,
+    ) -> ReplyFuture {
+        if let Some(k) = self.blocked.any(parties) {
+            let e = format!("{what}: {k} is blocked in the lattice");
             return Box::pin(async move { Err(e) });
         }
         if payload.len() > MAX_REMOTE_CALL {
             let n = payload.len();
             return Box::pin(async move {
                 Err(format!(
-                    "payload of {n} bytes exceeds the lattice limit of {MAX_REMOTE_CALL}"
+                    "{what}: payload of {n} bytes exceeds the lattice limit of {MAX_REMOTE_CALL}"
                 ))
             });
         }
-        let subject = actor_subject(self.lattice.name(), actor);
         let seal = self.sealer.seal(
             &Invocation {
                 lattice: self.lattice.name(),
@@ -150,12 +249,13 @@ impl Rpc {
             crate::now_millis(),
         );
         let client = self.lattice.client().clone();
-        let (caller, operation, actor) =
-            (caller.to_string(), operation.to_string(), actor.to_string());
+        let (caller, operation) = (caller.to_string(), operation.to_string());
         let task = self.runtime.spawn(async move {
-            request_sealed(&client, &subject, &caller, &operation, payload, &seal)
-                .await
-                .map_err(|e| format!("remote call to actor {actor}: {e}"))
+            request_with(
+                &client, &subject, &caller, &operation, payload, &seal, shape,
+            )
+            .await
+            .map_err(|e| format!("{what}: {e}"))
         });
         Box::pin(async move {
             task.await
@@ -168,25 +268,67 @@ impl Rpc {
     /// are logged and answered with an error naming the reason. Serving an
     /// actor already served does nothing.
     pub async fn serve(&self, key: &str) -> Result<(), crate::LatticeError> {
-        if self.lock_serving().contains_key(key) {
+        let subject = actor_subject(self.lattice.name(), key);
+        self.subscribe(subject, key.to_string(), Served::Actor(key.to_string()))
+            .await
+    }
+
+    /// Stops serving actor `key` (its subscription ends; invocations go to
+    /// other hosts running it, or get "no host of the lattice runs it").
+    pub fn unserve(&self, key: &str) {
+        self.unsubscribe(&actor_subject(self.lattice.name(), key));
+    }
+
+    /// Serves a binding this host holds to the lattice: hosts running the
+    /// actor without the binding call the provider here.
+    pub async fn serve_binding(&self, binding: &BindingKey) -> Result<(), crate::LatticeError> {
+        for token in [&binding.capability, &binding.binding] {
+            if token.is_empty()
+                || !token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+            {
+                return Err(crate::LatticeError::InvalidName {
+                    name: token.clone(),
+                    reason: "a binding served to the lattice needs a name (and capability id) of letters, digits, _, - and :".into(),
+                });
+            }
+        }
+        let subject = binding_subject(self.lattice.name(), binding);
+        self.subscribe(subject.clone(), subject, Served::Binding(binding.clone()))
+            .await
+    }
+
+    /// Stops serving a binding.
+    pub fn unserve_binding(&self, binding: &BindingKey) {
+        self.unsubscribe(&binding_subject(self.lattice.name(), binding));
+    }
+
+    async fn subscribe(
+        &self,
+        subject: String,
+        queue: String,
+        served: Served,
+    ) -> Result<(), crate::LatticeError> {
+        if self.lock_serving().contains_key(&subject) {
             return Ok(());
         }
-        let subject = actor_subject(self.lattice.name(), key);
         let mut sub = self
             .lattice
             .client()
-            .queue_subscribe(subject.clone(), key.to_string())
+            .queue_subscribe(subject.clone(), queue)
             .await
             .map_err(|e| crate::LatticeError::Connect {
                 url: "the lattice".into(),
                 reason: format!("cannot subscribe to {subject}: {e}"),
             })?;
-        // One shared context per actor: a message costs one Arc clone.
-        let server = Arc::new(ActorServer {
+        // One shared context per subject: a message costs one Arc clone.
+        let server = Arc::new(Server {
             client: self.lattice.client().clone(),
             lattice: self.lattice.name().to_string(),
-            actor: key.to_string(),
+            served,
             local: self.local.clone(),
+            providers: self.providers.clone(),
             verifier: self.verifier.clone(),
             blocked: self.blocked.clone(),
         });
@@ -196,21 +338,19 @@ impl Rpc {
                 tokio::spawn(async move { server.serve_one(msg).await });
             }
         });
-        if let Some(old) = self.lock_serving().insert(key.to_string(), task) {
+        if let Some(old) = self.lock_serving().insert(subject, task) {
             old.abort();
         }
         Ok(())
     }
 
-    /// Stops serving actor `key` (its subscription ends; invocations go to
-    /// other hosts running it, or get "no host of the lattice runs it").
-    pub fn unserve(&self, key: &str) {
-        if let Some(task) = self.lock_serving().remove(key) {
+    fn unsubscribe(&self, subject: &str) {
+        if let Some(task) = self.lock_serving().remove(subject) {
             task.abort();
         }
     }
 
-    /// Stops serving every actor.
+    /// Stops serving everything.
     pub fn unserve_all(&self) {
         for (_, task) in self.lock_serving().drain() {
             task.abort();
@@ -222,6 +362,16 @@ impl Rpc {
     ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
         self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The subject of the provider behind one binding of one actor:
+/// `wasmbus.v1.<lattice>.provider.<capability>.<binding>.<actor>`.
+pub fn binding_subject(lattice: &str, binding: &BindingKey) -> String {
+    format!(
+        "{}.{}",
+        crate::provider_subject(lattice, &binding.capability, &binding.binding),
+        binding.actor
+    )
 }
 
 fn header<'a>(h: Option<&'a HeaderMap>, name: &str) -> Result<&'a str, String> {
@@ -248,21 +398,38 @@ fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
     ))
 }
 
-/// What serving one actor's subject needs.
-struct ActorServer {
+/// What one subscription serves.
+enum Served {
+    /// An actor (by key).
+    Actor(String),
+    /// A binding of a provider on this host.
+    Binding(BindingKey),
+}
+
+/// What serving one subject needs.
+struct Server {
     client: async_nats::Client,
     lattice: String,
-    actor: String,
+    served: Served,
     local: Arc<dyn LocalActors>,
+    providers: Arc<dyn LocalProviders>,
     verifier: Arc<Mutex<Verifier>>,
     blocked: Arc<BlockSet>,
 }
 
-impl ActorServer {
+impl Server {
+    /// The key whose subject this is, for logs.
+    fn target(&self) -> &str {
+        match &self.served {
+            Served::Actor(key) => key,
+            Served::Binding(b) => &b.capability,
+        }
+    }
+
     async fn serve_one(&self, msg: async_nats::Message) {
-        let actor = self.actor.as_str();
+        let target = self.target();
         let Some(reply_to) = msg.reply.clone() else {
-            tracing::warn!(%actor, "invocation without a reply subject dropped");
+            tracing::warn!(%target, "invocation without a reply subject dropped");
             return;
         };
         let checked = parse_seal(msg.headers.as_ref()).and_then(|(operation, seal)| {
@@ -275,7 +442,7 @@ impl ActorServer {
             let mut v = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
             v.verify(&seal, &inv, crate::now_millis())
                 .map_err(|e: Refused| {
-                    tracing::warn!(%actor, origin = %seal.origin, "invocation refused: {e}");
+                    tracing::warn!(%target, origin = %seal.origin, "invocation refused: {e}");
                     format!("invocation refused: {e}")
                 })?;
             Ok(operation)
@@ -283,21 +450,29 @@ impl ActorServer {
         let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
         let origin = header(msg.headers.as_ref(), H_ORIGIN).unwrap_or("");
         let checked = checked.and_then(|operation| {
+            let actor = match &self.served {
+                Served::Actor(key) => key.as_str(),
+                Served::Binding(b) => b.actor.as_str(),
+            };
             match self.blocked.any(&[origin, caller, actor]) {
                 Some(k) => {
-                    tracing::warn!(%actor, %origin, %caller, "invocation refused: {k} is blocked");
+                    tracing::warn!(%target, %origin, %caller, "invocation refused: {k} is blocked");
                     Err(format!("invocation refused: {k} is blocked in the lattice"))
                 }
                 None => Ok(operation),
             }
         });
-        let result = match checked {
-            Ok(operation) => {
+        let result = match (checked, &self.served) {
+            (Ok(operation), Served::Actor(actor)) => {
+                let shape = header(msg.headers.as_ref(), H_SHAPE) == Ok(SHAPE_CURRENT);
                 self.local
-                    .invoke(caller, actor, &operation, &msg.payload)
+                    .invoke(caller, actor, &operation, &msg.payload, shape)
                     .await
             }
-            Err(e) => Err(e),
+            (Ok(operation), Served::Binding(b)) => {
+                self.providers.call(b, &operation, &msg.payload).await
+            }
+            (Err(e), _) => Err(e),
         };
         let sent = match result {
             Ok(payload) => self.client.publish(reply_to, payload.into()).await,
@@ -311,7 +486,7 @@ impl ActorServer {
             }
         };
         if let Err(e) = sent {
-            tracing::warn!(%actor, "cannot send the reply of an invocation: {e}");
+            tracing::warn!(%target, "cannot send the reply of an invocation: {e}");
         }
     }
 }

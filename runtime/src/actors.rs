@@ -230,12 +230,14 @@ pub(crate) struct Loader {
     verify: wascc_claims::VerifyOptions,
     engines: Mutex<HashMap<wascc_engines::EngineKind, wascc_engines::Engine>>,
     registry: Arc<ArcSwap<crate::providers::Registry>>,
+    remote: crate::Remote,
 }
 
 impl Loader {
     pub(crate) fn new(
         opts: &crate::host::HostOptions,
         registry: Arc<ArcSwap<crate::providers::Registry>>,
+        remote: crate::Remote,
     ) -> Loader {
         Loader {
             opts: opts.clone(),
@@ -245,6 +247,7 @@ impl Loader {
             },
             engines: Mutex::default(),
             registry,
+            remote,
         }
     }
 
@@ -307,6 +310,7 @@ impl Loader {
             key.clone(),
             meta.caps.clone().unwrap_or_default(),
             self.registry.clone(),
+            self.remote.clone(),
             profile,
         ));
         tracing::info!(actor = %key, name = meta.name.as_deref().unwrap_or(""), engine = %kind, ?profile, instances = ?spec.instances, "actor loaded");

@@ -388,3 +388,23 @@ impl HostCommands for LatticeCommands {
         Box::pin(async move { this.carry_out(command).await })
     }
 }
+
+/// Calls from other hosts through the bindings this host holds (their
+/// actors run elsewhere, or run here too without the binding there).
+impl wascc_lattice::rpc::LocalProviders for HostControl {
+    fn call(
+        &self,
+        binding: &wascc_lattice::rpc::BindingKey,
+        operation: &str,
+        payload: &[u8],
+    ) -> wascc_lattice::rpc::ReplyFuture {
+        let reply = self.call_bound(
+            &binding.actor,
+            &binding.capability,
+            &binding.binding,
+            operation,
+            payload,
+        );
+        Box::pin(async move { reply.await.map_err(|e| e.0) })
+    }
+}

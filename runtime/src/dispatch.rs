@@ -18,7 +18,16 @@ pub struct ActorHandler {
     revoked: std::sync::atomic::AtomicBool,
     caps: HashSet<String>,
     registry: Arc<ArcSwap<Registry>>,
+    remote: crate::Remote,
     profile: CodecProfile,
+}
+
+/// Where an authorized host call goes.
+enum Route {
+    /// The provider on this host.
+    Here(Arc<ProviderSlot>),
+    /// The host of the lattice holding the binding.
+    Lattice(Arc<wascc_lattice::rpc::Rpc>),
 }
 
 fn shape(profile: CodecProfile, reply: Result<Vec<u8>, ProviderError>) -> Result<Vec<u8>, String> {
@@ -35,6 +44,7 @@ impl ActorHandler {
         actor: String,
         caps: impl IntoIterator<Item = String>,
         registry: Arc<ArcSwap<Registry>>,
+        remote: crate::Remote,
         profile: CodecProfile,
     ) -> Self {
         ActorHandler {
@@ -42,6 +52,7 @@ impl ActorHandler {
             revoked: Default::default(),
             caps: caps.into_iter().collect(),
             registry,
+            remote,
             profile,
         }
     }
@@ -55,7 +66,7 @@ impl ActorHandler {
     /// Authorizes one host call to a capability provider and finds the
     /// provider, or says which link of the chain failed.
     // PERFORMANCE_CRITICAL_PATH: every capability call passes here.
-    fn authorize(&self, call: &HostCall) -> Result<Arc<ProviderSlot>, String> {
+    fn authorize(&self, call: &HostCall) -> Result<Route, String> {
         let ns = call.namespace.as_str();
         if !self.caps.contains(ns) {
             let mut listed: Vec<&str> = self.caps.iter().map(String::as_str).collect();
@@ -68,6 +79,10 @@ impl ActorHandler {
         }
         let reg = self.registry.load();
         if !reg.is_bound(&self.actor, ns, &call.binding) {
+            // In a lattice, another host may hold the binding.
+            if let Some(rpc) = self.remote.get() {
+                return Ok(Route::Lattice(rpc.clone()));
+            }
             return Err(format!(
                 "actor {} has no binding {:?} to capability {ns}",
                 self.actor, call.binding
@@ -75,13 +90,37 @@ impl ActorHandler {
         }
         reg.provider(ns)
             .cloned()
+            .map(Route::Here)
             .ok_or_else(|| format!("no provider for capability {ns} runs on this host"))
     }
 
     /// Authorizes and performs one host call to a capability provider.
     pub fn dispatch(&self, call: &HostCall) -> HostReply {
         let slot = match self.authorize(call) {
-            Ok(s) => s,
+            Ok(Route::Here(s)) => s,
+            Ok(Route::Lattice(rpc)) => {
+                let binding = wascc_lattice::rpc::BindingKey {
+                    actor: self.actor.clone(),
+                    capability: call.namespace.clone(),
+                    binding: call.binding.clone(),
+                };
+                let reply = rpc.call_provider(&binding, &call.operation, call.payload.clone());
+                let profile = self.profile;
+                return HostReply::Pending(Box::pin(async move {
+                    let r = reply.await.map_err(|e| {
+                        // Nobody holds it: say so as on one host.
+                        if e.contains("no host of the lattice runs it") {
+                            format!(
+                                "actor {} has no binding {:?} to capability {} on any host of the lattice",
+                                binding.actor, binding.binding, binding.capability
+                            )
+                        } else {
+                            e
+                        }
+                    });
+                    shape(profile, r.map_err(ProviderError))
+                }));
+            }
             Err(e) => return HostReply::Ready(Err(e)),
         };
         let guard = slot.enter();

@@ -4,6 +4,7 @@
 use crate::RuntimeError;
 use crate::dispatch::ActorHandler;
 use crate::http;
+use crate::http_server::HttpBinding;
 use crate::limits::{DRAIN_TIMEOUT, MAX_MODULE_BYTES, SHUTDOWN_POLL};
 use crate::manifest::{CapabilitySpec, InstancePolicy, Manifest};
 use crate::metrics::{self, Usage};
@@ -95,20 +96,10 @@ impl Default for RunOptions {
     }
 }
 
-/// An HTTP listener bound to an actor.
-#[derive(Debug, Clone)]
-pub struct HttpBinding {
-    /// The actor's key.
-    pub actor: String,
-    /// Where to listen.
-    pub addr: SocketAddr,
-}
-
 /// A host ready to serve: every actor verified and compiled, every binding
 /// checked.
 pub struct Host {
     actors: Vec<Arc<LoadedActor>>,
-    http: Vec<HttpBinding>,
     labels: std::collections::BTreeMap<String, String>,
     control: HostControl,
     dispatcher: Arc<HostDispatcher>,
@@ -196,10 +187,8 @@ impl Host {
         for c in &manifest.capabilities {
             let id = match c {
                 CapabilitySpec::Builtin(id) => {
-                    if id != wascc_contracts::http::CAPABILITY_ID {
-                        futures_lite::future::block_on(control.start_builtin(id))
-                            .map_err(|e| manifest_err(e.to_string()))?;
-                    }
+                    futures_lite::future::block_on(control.start_builtin(id))
+                        .map_err(|e| manifest_err(e.to_string()))?;
                     id.clone()
                 }
                 CapabilitySpec::Portable(spec) => {
@@ -266,11 +255,7 @@ impl Host {
                 .unwrap_or_default();
             control.add_actor_caps(&t.claims.sub, caps);
         }
-        for b in manifest
-            .bindings
-            .iter()
-            .filter(|b| b.capability != wascc_contracts::http::CAPABILITY_ID)
-        {
+        for b in &manifest.bindings {
             futures_lite::future::block_on(control.bind(
                 &b.actor,
                 &b.capability,
@@ -280,48 +265,12 @@ impl Host {
             .map_err(|e| binding_error(manifest, b, e.to_string()))?;
         }
 
-        let mut http = Vec::new();
-        for b in manifest
-            .bindings
-            .iter()
-            .filter(|b| b.capability == wascc_contracts::http::CAPABILITY_ID)
-        {
-            let bind_err = |reason: String| binding_error(manifest, b, reason);
-            let port = b
-                .values
-                .get("PORT")
-                .ok_or_else(|| bind_err("value PORT is required".into()))?;
-            let port: u16 = port
-                .parse()
-                .map_err(|_| bind_err(format!("PORT {port:?} is not a port number")))?;
-            let ip = b
-                .values
-                .get("ADDR")
-                .map(String::as_str)
-                .unwrap_or("0.0.0.0");
-            let addr: SocketAddr = format!("{ip}:{port}")
-                .parse()
-                .or_else(|_| format!("[{ip}]:{port}").parse())
-                .map_err(|_| bind_err(format!("ADDR {ip:?} is not an IP address")))?;
-            if let Some(other) = http.iter().find(|h: &&HttpBinding| h.addr == addr) {
-                return Err(bind_err(format!(
-                    "{addr} is already bound to actor {}",
-                    other.actor
-                )));
-            }
-            http.push(HttpBinding {
-                actor: b.actor.clone(),
-                addr,
-            });
-        }
-
         let mut actors = Vec::new();
         for (token, spec, bytes) in verified {
             actors.push(Arc::new(loader.load(&token, &spec, &bytes)?));
         }
         Ok(Host {
             actors,
-            http,
             labels: manifest.labels.clone(),
             control,
             dispatcher,
@@ -360,6 +309,7 @@ impl Host {
             sealer,
             rt.handle().clone(),
             self.dispatcher.clone(),
+            Arc::new(self.control.clone()),
             verifier,
             self.control.blocked().clone(),
         );
@@ -382,6 +332,16 @@ impl Host {
         rt.block_on(async {
             for a in shared.actors.load().iter() {
                 rpc.serve(&a.loaded.key).await?;
+            }
+            for b in self.control.bindings() {
+                let key = wascc_lattice::rpc::BindingKey {
+                    actor: b.actor,
+                    capability: b.capability,
+                    binding: b.binding,
+                };
+                if let Err(e) = rpc.serve_binding(&key).await {
+                    tracing::warn!(actor = %key.actor, capability = %key.capability, "binding not served to the lattice: {e}");
+                }
             }
             Ok::<_, wascc_lattice::LatticeError>(())
         })?;
@@ -438,9 +398,9 @@ impl Host {
         })
     }
 
-    /// The HTTP listeners this host will open.
-    pub fn http_bindings(&self) -> &[HttpBinding] {
-        &self.http
+    /// The HTTP listeners this host opens (the ports concrete).
+    pub fn http_bindings(&self) -> Vec<HttpBinding> {
+        self.control.http().bindings()
     }
 
     /// Serves on `opts.shards` shards until `shutdown` is set, then stops
@@ -448,12 +408,16 @@ impl Host {
     /// [`DRAIN_TIMEOUT`]) and returns what every actor used.
     pub fn run(self, opts: &RunOptions, shutdown: Arc<AtomicBool>) -> Result<Usage, RuntimeError> {
         let started = Instant::now();
-        let mut http = self.http.clone();
-        for b in &mut http {
-            b.addr = claim_port(b.addr)?;
-        }
-        let metrics_addr = opts.metrics.map(claim_port).transpose()?;
-        let (shared, mailboxes) = Shared::new(opts.shards.max(1));
+        let metrics_addr = opts
+            .metrics
+            .map(|addr| {
+                crate::http_server::claim_port(addr).map_err(|reason| RuntimeError::Listen {
+                    addr: addr.to_string(),
+                    reason,
+                })
+            })
+            .transpose()?;
+        let (shared, mailboxes) = Shared::new(opts.shards.max(1), self.control.remote().clone());
         let shared = Arc::new(shared);
         for a in &self.actors {
             let running =
@@ -477,9 +441,10 @@ impl Host {
             .map(|m| std::sync::Mutex::new(Some(m)))
             .collect();
         let ready = Arc::new(AtomicUsize::new(shared.actors.shards()));
+        self.control.http().serve(shared.actors.shards());
         let ctx = Arc::new(ShardContext {
             shared: shared.clone(),
-            http,
+            http: self.control.http().clone(),
             metrics: metrics_addr,
             labels: self.labels.clone(),
             shutdown: shutdown.clone(),
@@ -537,37 +502,10 @@ impl LatticeSession {
     }
 }
 
-/// Checks that `addr` is free (no process, ours or another, listens there:
-/// shards bind with `SO_REUSEPORT`, which would share a port silently) and
-/// turns port 0 into a concrete free port every shard can bind.
-fn claim_port(addr: SocketAddr) -> Result<SocketAddr, RuntimeError> {
-    let listen_err = |e: std::io::Error| RuntimeError::Listen {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    };
-    let started = Instant::now();
-    let probe = loop {
-        match std::net::TcpListener::bind(addr) {
-            Ok(p) => break p,
-            // A host that just exited may still hold its port for a moment:
-            // the kernel closes sockets with io_uring operations pending
-            // after the process is gone.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && started.elapsed() < crate::limits::PORT_RELEASE_WAIT =>
-            {
-                std::thread::sleep(SHUTDOWN_POLL);
-            }
-            Err(e) => return Err(listen_err(e)),
-        }
-    };
-    probe.local_addr().map_err(listen_err)
-}
-
 /// What every shard starts from.
 struct ShardContext {
     shared: Arc<Shared>,
-    http: Vec<HttpBinding>,
+    http: Arc<crate::http_server::HttpListeners>,
     metrics: Option<SocketAddr>,
     labels: std::collections::BTreeMap<String, String>,
     shutdown: Arc<AtomicBool>,
@@ -608,24 +546,8 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
         }
     }
     let stopping = Rc::new(Cell::new(false));
-    for b in &ctx.http {
-        let listener =
-            wascc_scheduler::net::Listener::bind(b.addr).map_err(|e| RuntimeError::Listen {
-                addr: b.addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        if id.index() == 0 {
-            tracing::info!(actor = %b.actor, addr = %b.addr, shards = ctx.shared.actors.shards(), "http server listening");
-        }
-        let target = http::Target {
-            key: b.actor.clone(),
-        };
-        wascc_scheduler::spawn_local(http::accept_loop(
-            listener,
-            Rc::new(target),
-            stopping.clone(),
-        ));
-    }
+    let listeners = crate::http_server::ShardListeners::default();
+    listeners.reconcile(&ctx.http, id, false);
     if let (Some(addr), 0) = (ctx.metrics, id.index()) {
         let listener =
             wascc_scheduler::net::Listener::bind(addr).map_err(|e| RuntimeError::Listen {
@@ -654,8 +576,10 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
     while !ctx.shutdown.load(Ordering::Relaxed) {
         wascc_scheduler::sleep(SHUTDOWN_POLL).await;
         shard::sweep();
+        listeners.reconcile(&ctx.http, id, false);
     }
     stopping.set(true);
+    listeners.reconcile(&ctx.http, id, true);
     // Every shard waits until no shard has work in flight: a request on one
     // shard may still need an actor on another.
     let in_flight = || ctx.shared.meters.iter().map(|m| m.in_flight()).sum::<u64>();

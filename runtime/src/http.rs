@@ -146,10 +146,14 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
         body: body.to_vec(),
     };
     let key = &target.key;
-    let Some(actor) = shard::find(key) else {
-        return plain(503, format!("actor {key} does not run on this host\n"));
+    let actor = shard::find(key);
+    let profile = match &actor {
+        Some(a) => a.loaded.profile,
+        // Elsewhere in the lattice: sent in the current shape, reshaped
+        // by the host that runs it.
+        None => CodecProfile::Current,
     };
-    let payload = match actor.loaded.profile {
+    let payload = match profile {
         CodecProfile::Current => {
             let mut p = Vec::new();
             http_wire::encode_request(&request, &mut p);
@@ -165,7 +169,16 @@ async fn handle(req: hyper::Request<Incoming>, target: &Target) -> hyper::Respon
             }
         },
     };
-    let reply = match shard::invoke(&actor, "http", OP_HANDLE_REQUEST, &payload, 0).await {
+    let reply = match &actor {
+        Some(actor) => shard::invoke(actor, "http", OP_HANDLE_REQUEST, &payload, 0).await,
+        None => match shard::call_remote_shaped(key, OP_HANDLE_REQUEST, payload) {
+            Some(reply) => reply.await.map_err(InvokeError::Route),
+            None => Err(InvokeError::Route(format!(
+                "actor {key} does not run on this host"
+            ))),
+        },
+    };
+    let reply = match reply {
         Ok(r) => r,
         Err(InvokeError::Instantiate(e) | InvokeError::Route(e)) => {
             tracing::error!(actor = %key, "{e}");

@@ -11,6 +11,7 @@ pub mod dispatch;
 mod error;
 pub mod host;
 pub mod http;
+mod http_server;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
@@ -22,9 +23,15 @@ mod shard;
 pub use control::ActorSummary;
 pub use error::RuntimeError;
 pub use host::{Host, HostOptions, RunOptions};
+pub use http_server::HttpBinding;
 pub use manifest::Manifest;
 pub use providers::{BindingInfo, HostControl, ProviderInfo};
 pub use shard::InvokeError;
+
+/// The lattice, once the host has joined one (shared by the shards, the
+/// actors' handlers and the control API).
+pub(crate) type Remote =
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<wascc_lattice::rpc::Rpc>>>;
 
 /// Reads a whole file of at most `max` bytes; the error says why, for the
 /// caller to put beside the file's name.

@@ -57,3 +57,8 @@ pub const PORTABLE_MAX_INSTANCES: u32 = 32;
 /// sleeps: long enough to catch a caller's next call in a burst, short
 /// enough that an idle provider costs no CPU.
 pub const PORTABLE_SPIN: Duration = Duration::from_micros(50);
+
+/// How long binding an actor to the HTTP server waits for every shard to
+/// listen: shards look at the listener table every `SHUTDOWN_POLL`, so this
+/// is only reached when a shard cannot bind (logged by the shard).
+pub const HTTP_BIND_WAIT: Duration = Duration::from_secs(2);

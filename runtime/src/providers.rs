@@ -120,6 +120,10 @@ struct Inner {
     dispatcher: Arc<dyn ActorDispatcher>,
     /// Verifies and compiles actors started at run time.
     loader: Arc<crate::actors::Loader>,
+    /// The HTTP server's listeners.
+    http: Arc<crate::http_server::HttpListeners>,
+    /// The lattice, once joined.
+    remote: crate::Remote,
     /// The lattice's block list (empty outside a lattice).
     blocked: Arc<wascc_lattice::blocklist::BlockSet>,
     services: tokio::runtime::Handle,
@@ -156,7 +160,12 @@ impl HostControl {
         opts: &crate::host::HostOptions,
     ) -> Self {
         let registry: Arc<ArcSwap<Registry>> = Arc::default();
-        let loader = Arc::new(crate::actors::Loader::new(opts, registry.clone()));
+        let remote = crate::Remote::default();
+        let loader = Arc::new(crate::actors::Loader::new(
+            opts,
+            registry.clone(),
+            remote.clone(),
+        ));
         HostControl {
             inner: Arc::new(Inner {
                 registry,
@@ -170,6 +179,8 @@ impl HostControl {
                 },
                 loader,
                 blocked: Arc::default(),
+                http: Arc::default(),
+                remote,
                 services,
                 portable_engine: OnceLock::new(),
             }),
@@ -184,6 +195,16 @@ impl HostControl {
     /// The services runtime.
     pub(crate) fn services(&self) -> &tokio::runtime::Handle {
         &self.inner.services
+    }
+
+    /// The lattice, once joined.
+    pub(crate) fn remote(&self) -> &crate::Remote {
+        &self.inner.remote
+    }
+
+    /// The HTTP server's listeners.
+    pub(crate) fn http(&self) -> &Arc<crate::http_server::HttpListeners> {
+        &self.inner.http
     }
 
     /// The keys blocked in the lattice.
@@ -314,9 +335,11 @@ impl HostControl {
     /// [`BUILTIN_CAPABILITIES`](crate::host::BUILTIN_CAPABILITIES)).
     pub async fn start_builtin(&self, id: &str) -> Result<(), RuntimeError> {
         if id == wascc_contracts::http::CAPABILITY_ID {
-            return Err(refuse(format!(
-                "{id} runs on the shards from the manifest's bindings; it cannot be started at run time yet"
-            )));
+            let server = crate::http_server::HttpServer::new(
+                self.inner.http.clone(),
+                self.inner.services.clone(),
+            );
+            return self.start_provider(Arc::new(server)).await;
         }
         let p = crate::host::builtin_provider(id, &self.inner.services).ok_or_else(|| {
             refuse(format!(
@@ -419,9 +442,10 @@ impl HostControl {
     }
 
     /// Binds `actor` to `capability` under `binding` with `values`: the
-    /// actor must run here and its claims list the capability, a provider of
-    /// it must run, and the provider must accept the values. Binding again
-    /// replaces the earlier values.
+    /// actor must run here (or, in a lattice, on a host the lattice state
+    /// lists: its calls then come here through the lattice) and its claims
+    /// list the capability, a provider of it must run, and the provider
+    /// must accept the values. Binding again replaces the earlier values.
     pub async fn bind(
         &self,
         actor: &str,
@@ -429,13 +453,11 @@ impl HostControl {
         binding: &str,
         values: BTreeMap<String, String>,
     ) -> Result<(), RuntimeError> {
-        let caps = self
-            .inner
-            .actors
-            .load()
-            .get(actor)
-            .cloned()
-            .ok_or_else(|| refuse(format!("actor {actor} does not run on this host")))?;
+        let local = self.inner.actors.load().get(actor).cloned();
+        let caps = match local {
+            Some(c) => c,
+            None => self.lattice_actor_caps(actor).await?,
+        };
         if !caps.caps.iter().any(|c| c == capability) {
             return Err(refuse(format!(
                 "actor {actor}'s claims do not list capability {capability} (they list [{}])",
@@ -449,28 +471,57 @@ impl HostControl {
             .bind_actor(BindingRef { actor, binding }, &hv)
             .await
             .map_err(|e| refuse(e.0))?;
-        let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
-        self.update(|r| {
-            let names = r
-                .bound
-                .entry(actor.to_string())
-                .or_default()
-                .entry(capability.to_string())
-                .or_default();
-            if !names.iter().any(|n| n == binding) {
-                names.push(binding.to_string());
-            }
-            r.values.insert(
-                (
-                    actor.to_string(),
-                    capability.to_string(),
-                    binding.to_string(),
-                ),
-                values,
-            );
-        });
+        {
+            let _w = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+            self.update(|r| {
+                let names = r
+                    .bound
+                    .entry(actor.to_string())
+                    .or_default()
+                    .entry(capability.to_string())
+                    .or_default();
+                if !names.iter().any(|n| n == binding) {
+                    names.push(binding.to_string());
+                }
+                r.values.insert(
+                    (
+                        actor.to_string(),
+                        capability.to_string(),
+                        binding.to_string(),
+                    ),
+                    values,
+                );
+            });
+        }
         tracing::info!(%actor, %capability, %binding, "actor bound");
+        if let Some(rpc) = self.inner.remote.get() {
+            let key = wascc_lattice::rpc::BindingKey {
+                actor: actor.to_string(),
+                capability: capability.to_string(),
+                binding: binding.to_string(),
+            };
+            if let Err(e) = rpc.serve_binding(&key).await {
+                tracing::warn!(%actor, %capability, %binding, "binding not served to the lattice: {e}");
+            }
+        }
         Ok(())
+    }
+
+    /// The claims of `actor` as the lattice state lists them, when this
+    /// host does not run it (a binding here for an actor running elsewhere).
+    async fn lattice_actor_caps(&self, actor: &str) -> Result<ActorCaps, RuntimeError> {
+        let Some(rpc) = self.inner.remote.get() else {
+            return Err(refuse(format!("actor {actor} does not run on this host")));
+        };
+        let hosts = rpc.lattice().hosts().await?;
+        hosts
+            .iter()
+            .flat_map(|h| h.actors.iter())
+            .find(|a| a.key == actor)
+            .map(|a| ActorCaps {
+                caps: a.caps.clone(),
+            })
+            .ok_or_else(|| refuse(format!("actor {actor} runs on no host of the lattice")))
     }
 
     /// Removes a binding: the actor's new calls through it are refused at
@@ -510,6 +561,13 @@ impl HostControl {
             });
             slot
         };
+        if let Some(rpc) = self.inner.remote.get() {
+            rpc.unserve_binding(&wascc_lattice::rpc::BindingKey {
+                actor: actor.to_string(),
+                capability: capability.to_string(),
+                binding: binding.to_string(),
+            });
+        }
         if let Some(slot) = slot {
             slot.provider.remove_actor(BindingRef { actor, binding });
         }
@@ -549,6 +607,43 @@ impl HostControl {
                 values: values.clone(),
             })
             .collect()
+    }
+
+    /// Calls `operation` of the provider of `capability` for `actor`
+    /// through its binding `binding` on this host (a call from another
+    /// host of the lattice: the reply stays in the current shape).
+    pub(crate) fn call_bound(
+        &self,
+        actor: &str,
+        capability: &str,
+        binding: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> wascc_contracts::ProviderFuture<Vec<u8>> {
+        use wascc_contracts::{ProviderError, ProviderReply};
+        let reg = self.inner.registry.load();
+        if !reg.is_bound(actor, capability, binding) {
+            let e = format!(
+                "actor {actor} has no binding {binding:?} to capability {capability} on this host"
+            );
+            return Box::pin(async move { Err(ProviderError(e)) });
+        }
+        let Some(slot) = reg.provider(capability).cloned() else {
+            let e = format!("no provider for capability {capability} runs on this host");
+            return Box::pin(async move { Err(ProviderError(e)) });
+        };
+        let guard = slot.enter();
+        match slot
+            .provider
+            .handle_call(BindingRef { actor, binding }, operation, payload)
+        {
+            ProviderReply::Ready(r) => Box::pin(async move { r }),
+            ProviderReply::Pending(f) => Box::pin(async move {
+                let r = f.await;
+                drop(guard);
+                r
+            }),
+        }
     }
 
     /// Asks the provider of `capability` whether it can serve.

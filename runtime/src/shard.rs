@@ -66,7 +66,7 @@ pub(crate) struct Shared {
     pub(crate) mesh: Mesh<CrossCall>,
     pub(crate) meters: Vec<Arc<ShardMeters>>,
     /// Calls to actors this host does not run, when it is in a lattice.
-    pub(crate) remote: std::sync::OnceLock<Arc<wascc_lattice::rpc::Rpc>>,
+    pub(crate) remote: crate::Remote,
 }
 
 impl Shared {
@@ -109,8 +109,9 @@ impl Shared {
         self.send(to, actor, CrossKind::Invoke(envelope))
     }
 
-    /// Shared state of a host of `shards` shards, with no actor yet.
-    pub(crate) fn new(shards: usize) -> (Shared, Vec<Mailbox<CrossCall>>) {
+    /// Shared state of a host of `shards` shards, with no actor yet,
+    /// reaching the lattice through `remote` once the host joins one.
+    pub(crate) fn new(shards: usize, remote: crate::Remote) -> (Shared, Vec<Mailbox<CrossCall>>) {
         let actors = Actors::new(shards);
         let (mesh, mailboxes) = Mesh::new(actors.shards());
         let meters = (0..actors.shards())
@@ -121,7 +122,7 @@ impl Shared {
                 actors,
                 mesh,
                 meters,
-                remote: std::sync::OnceLock::new(),
+                remote,
             },
             mailboxes,
         )
@@ -384,7 +385,13 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
         // Not here: whichever host of the lattice runs it.
         (None, Some(rpc)) => {
             return rpc
-                .call_actor(&call.actor, &call.namespace, &call.operation, call.payload)
+                .call_actor(
+                    &call.actor,
+                    &call.namespace,
+                    &call.operation,
+                    call.payload,
+                    false,
+                )
                 .await;
         }
         (None, None) => {
@@ -479,8 +486,9 @@ impl wascc_lattice::rpc::LocalActors for HostDispatcher {
         actor: &str,
         operation: &str,
         payload: &[u8],
+        shape: bool,
     ) -> wascc_lattice::rpc::ReplyFuture {
-        let sent = self.send(origin, actor, operation, payload.into(), false);
+        let sent = self.send(origin, actor, operation, payload.into(), shape);
         Box::pin(async move {
             sent?
                 .await
@@ -490,6 +498,9 @@ impl wascc_lattice::rpc::LocalActors for HostDispatcher {
     }
 }
 
+/// Messages from providers (a subscription's message, an HTTP request on
+/// another host) to actors: to one of its shards here, or, when this host
+/// does not run it and is in a lattice, to a host that does.
 impl wascc_contracts::ActorDispatcher for HostDispatcher {
     fn dispatch(
         &self,
@@ -498,6 +509,14 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
         payload: Vec<u8>,
     ) -> wascc_contracts::ReplyFuture {
         use wascc_contracts::ProviderError;
+        let shared = self.target.load_full();
+        if let Some(shared) = &shared
+            && shared.actors.get(actor).is_none()
+            && let Some(rpc) = shared.remote.get()
+        {
+            let reply = rpc.call_actor("provider", actor, operation, payload, true);
+            return Box::pin(async move { reply.await.map_err(ProviderError) });
+        }
         let sent = self.send("provider", actor, operation, payload.into(), true);
         Box::pin(async move {
             let rx = sent.map_err(ProviderError)?;
@@ -506,4 +525,15 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
                 .map_err(|e| ProviderError(e.to_string()))
         })
     }
+}
+
+/// Invokes actor `key` on a host of the lattice with a provider's message
+/// in the current shape (it is reshaped there), if this host is in one.
+pub(crate) fn call_remote_shaped(
+    key: &str,
+    operation: &str,
+    payload: Vec<u8>,
+) -> Option<wascc_lattice::rpc::ReplyFuture> {
+    let rpc = with_local(|l| l.shared.remote.get().cloned()).flatten()?;
+    Some(rpc.call_actor("provider", key, operation, payload, true))
 }

@@ -554,8 +554,9 @@ fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
     loop {
         let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
         if r.status == 503 {
+            // Host A no longer runs the kitchen (nor does any other host).
             assert!(
-                r.text().contains("does not run on this host"),
+                r.text().contains("no host of the lattice runs it"),
                 "{}",
                 r.text()
             );
@@ -573,4 +574,118 @@ fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
     let e = wascc_lattice::blocklist::BlockEntry::new("MNOTAKEY", None).unwrap_err();
     assert!(e.to_string().contains("not a public key"), "{e}");
     drop(c);
+}
+
+#[test]
+fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
+    let lattice = format!("it{}", rand::random::<u32>());
+    let account = nkeys::KeyPair::new_account();
+    let kitchen = wascc_bench::signed_actor(
+        "kitchen",
+        &["wascc:http_server", "wascc:keyvalue"],
+        &account,
+    );
+    // Host A runs the actors (the 0.x kvcounter, unmodified, and a kitchen)
+    // with no provider; host B runs the HTTP server and key-value.
+    let work_a = Workdir::new();
+    let a_manifest = format!(
+        "actors: [{}, {}]\n",
+        fixture("kvcounter.wasm").display(),
+        work_a.write("kitchen.wasm", &kitchen.wasm).display()
+    );
+    let _a = lattice_host(&lattice, work_a, &a_manifest);
+    let b = lattice_host(
+        &lattice,
+        Workdir::new(),
+        "capabilities: [{id: wascc:http_server}, {id: wascc:keyvalue}]\n",
+    );
+    let b_id = host_id(&b);
+    let (rt, state) = connect(&lattice);
+    let cmd = |command: &str, body: serde_json::Value| {
+        let r = rt
+            .block_on(wascc_lattice::control::request(
+                &state, &b_id, command, &body,
+            ))
+            .unwrap();
+        assert!(r.ok, "{command} {body}: {r:?}");
+    };
+    let (kv_port, k_port) = (free_port(), free_port());
+    for (actor, port) in [(KVCOUNTER_KEY, kv_port), (kitchen.key.as_str(), k_port)] {
+        cmd(
+            "binding.put",
+            serde_json::json!({"actor": actor, "capability": "wascc:http_server",
+                "values": {"PORT": port.to_string(), "ADDR": "127.0.0.1"}}),
+        );
+        cmd(
+            "binding.put",
+            serde_json::json!({"actor": actor, "capability": "wascc:keyvalue"}),
+        );
+    }
+    // HTTP on B → kvcounter on A → key-value on B, and back: the 0.x
+    // actor's codec shape is kept on both legs.
+    let path = format!("/cross-{}", rand::random::<u32>());
+    assert_eq!(get(kv_port, &path).json()["counter"], 1);
+    assert_eq!(get(kv_port, &path).json()["counter"], 2);
+    // Every key-value operation through the lattice, for our own SDK's shape.
+    let r = get(k_port, "/kv");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "get": "v1", "exists": true, "after_del": null,
+            "add": [5, 3], "pushed": [1, 2, 3], "range": ["a", "b", "c"], "after_list_del": 2,
+            "tail": ["c"], "cleared": [], "set_added": [1, 1, 0], "set_removed": 1,
+            "members": ["x", "y"], "union": ["w", "x", "y"], "intersect": ["y"],
+        })
+    );
+    // The inventory shows B's bindings of A's actors.
+    let inv = rt
+        .block_on(wascc_lattice::control::request(
+            &state,
+            &b_id,
+            "inventory",
+            &serde_json::json!({}),
+        ))
+        .unwrap();
+    let inv: wascc_lattice::HostRecord = serde_json::from_value(inv.data.unwrap()).unwrap();
+    assert_eq!(inv.bindings.len(), 4, "{inv:?}");
+    assert!(inv.actors.is_empty());
+
+    // Unbound on B: the actor's call is refused by name, as on one host.
+    cmd(
+        "binding.del",
+        serde_json::json!({"actor": kitchen.key, "capability": "wascc:keyvalue"}),
+    );
+    let r = get(k_port, "/kv");
+    assert!(
+        r.text()
+            .contains("has no binding \"default\" to capability wascc:keyvalue on any host"),
+        "{}",
+        r.text()
+    );
+    // An actor no host runs cannot be bound.
+    let nobody = nkeys::KeyPair::new_module().public_key();
+    let r = rt
+        .block_on(wascc_lattice::control::request(
+            &state,
+            &b_id,
+            "binding.put",
+            &serde_json::json!({"actor": nobody, "capability": "wascc:keyvalue"}),
+        ))
+        .unwrap();
+    assert!(r.error.unwrap().contains("runs on no host of the lattice"));
+    // Unbinding the HTTP server closes its listener (each shard closes
+    // its own at its next look at the table).
+    cmd(
+        "binding.del",
+        serde_json::json!({"actor": KVCOUNTER_KEY, "capability": "wascc:http_server"}),
+    );
+    let unbound = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", kv_port)).is_ok() {
+        assert!(
+            unbound.elapsed() < Duration::from_secs(10),
+            "the listener stays open after unbinding"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
