@@ -196,6 +196,8 @@ impl Lattice {
         )
         .await?;
         let name = self.name().to_string();
+        let mut connections = self.connections();
+        connections.mark_unchanged();
         Ok(tokio::spawn(async move {
             let mut watch = Some(first);
             loop {
@@ -210,8 +212,22 @@ impl Lattice {
                         }
                     },
                 };
-                while let Some(entry) = w.next().await {
-                    let Ok(entry) = entry else { break };
+                loop {
+                    // A reconnect ends the watch at once: its consumer
+                    // lived on the old connection (a restarted server has
+                    // none), and waiting for it to time out would delay
+                    // blocks by seconds.
+                    let next = tokio::select! {
+                        next = w.next() => next,
+                        changed = connections.changed() => {
+                            if changed.is_err() {
+                                // The client is gone: nothing more comes.
+                                return;
+                            }
+                            None
+                        }
+                    };
+                    let Some(Ok(entry)) = next else { break };
                     let change = match entry.operation {
                         async_nats::jetstream::kv::Operation::Put => {
                             match serde_json::from_slice::<BlockEntry>(&entry.value) {
@@ -227,7 +243,7 @@ impl Lattice {
                     set.apply(&change);
                     on_change(&change);
                 }
-                tracing::warn!(lattice = %name, "block list watch ended; watching again");
+                tracing::info!(lattice = %name, "watching the block list again");
             }
         }))
     }

@@ -14,6 +14,14 @@ pub const HOST_TTL: Duration = Duration::from_secs(6);
 /// clear error instead of serving detached.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Reconnecting to NATS waits this much longer at each failed attempt…
+pub const RECONNECT_STEP: Duration = Duration::from_millis(100);
+
+/// …up to this: a server back from a restart is found within a second (the
+/// issue asks for 5 s), at the cost of one attempt per second per host
+/// while it is down.
+pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
 /// How long one request to the lattice state (JetStream) may take.
 pub const STATE_TIMEOUT: Duration = Duration::from_secs(5);
 

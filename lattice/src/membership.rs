@@ -36,7 +36,18 @@ impl Membership {
                 tick.tick().await;
                 let mut r = record();
                 r.heartbeat_at = now_secs();
-                match beat_lattice.put_host(&r).await {
+                let mut written = beat_lattice.put_host(&r).await;
+                if written.is_err() {
+                    // A restarted NATS server has lost the (in-memory)
+                    // hosts bucket: make it again and write once more.
+                    if beat_lattice.restore_state().await.is_ok() {
+                        written = beat_lattice.put_host(&r).await;
+                        if written.is_ok() {
+                            tracing::info!(lattice = %beat_lattice.name(), "host record written again (the lattice state was restored)");
+                        }
+                    }
+                }
+                match written {
                     Ok(()) if failing => {
                         tracing::info!(lattice = %beat_lattice.name(), "heartbeats written again");
                         failing = false;

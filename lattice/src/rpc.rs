@@ -239,6 +239,15 @@ impl Rpc {
                 ))
             });
         }
+        // Disconnected: say so at once rather than after the reply timeout
+        // (the client reconnects in the background).
+        if self.lattice.client().connection_state() != async_nats::connection::State::Connected {
+            return Box::pin(async move {
+                Err(format!(
+                    "{what}: the lattice's NATS server is unreachable (reconnecting)"
+                ))
+            });
+        }
         let seal = self.sealer.seal(
             &Invocation {
                 lattice: self.lattice.name(),

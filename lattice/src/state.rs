@@ -9,7 +9,10 @@
 //! disappears within the TTL, and one that leaves deletes its entry.
 
 use crate::error::LatticeError;
-use crate::limits::{CONNECT_TIMEOUT, HOST_TTL, MAX_HOST_RECORD, MAX_LATTICE_NAME, STATE_TIMEOUT};
+use crate::limits::{
+    CONNECT_TIMEOUT, HOST_TTL, MAX_HOST_RECORD, MAX_LATTICE_NAME, MAX_RECONNECT_DELAY,
+    RECONNECT_STEP, STATE_TIMEOUT,
+};
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::StorageType;
 use futures_lite::StreamExt;
@@ -118,6 +121,14 @@ pub struct HostRecord {
     pub bindings: Vec<BindingRecord>,
 }
 
+/// How long to wait before reconnect attempt `attempts` (1, 2, …): at
+/// once, then 100 ms more per attempt up to [`MAX_RECONNECT_DELAY`], so a
+/// restarted server is found again within a second of coming back.
+fn reconnect_delay(attempts: usize) -> Duration {
+    (RECONNECT_STEP * attempts.saturating_sub(1).min(u32::MAX as usize) as u32)
+        .min(MAX_RECONNECT_DELAY)
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now()
@@ -143,6 +154,9 @@ pub struct Lattice {
     hosts: kv::Store,
     hosts_bucket: String,
     blocklist: kv::Store,
+    /// Counts the client's connections (1 after the first): a change means
+    /// it reconnected, and consumers of the old connection are gone.
+    connections: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Lattice {
@@ -174,7 +188,23 @@ impl Lattice {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("wascc lattice {}", opts.lattice))
             .retry_on_initial_connect()
-            .connection_timeout(CONNECT_TIMEOUT);
+            .connection_timeout(CONNECT_TIMEOUT)
+            .reconnect_delay_callback(reconnect_delay);
+        let (connected, connections) = tokio::sync::watch::channel(0u64);
+        let name = opts.lattice.clone();
+        options = options.event_callback(move |event| {
+            match &event {
+                async_nats::Event::Connected => {
+                    connected.send_modify(|n| *n += 1);
+                    tracing::info!(lattice = %name, "connected to NATS");
+                }
+                async_nats::Event::Disconnected => {
+                    tracing::warn!(lattice = %name, "disconnected from NATS; reconnecting")
+                }
+                other => tracing::debug!(lattice = %name, "NATS: {other}"),
+            }
+            async {}
+        });
         if let Some(creds) = &opts.credentials {
             options = options
                 .credentials_file(creds)
@@ -220,7 +250,13 @@ impl Lattice {
             hosts,
             hosts_bucket: bucket,
             blocklist,
+            connections,
         })
+    }
+
+    /// Changes when the client reconnects.
+    pub(crate) fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connections.clone()
     }
 
     /// The block list's bucket.
@@ -262,6 +298,29 @@ impl Lattice {
             self.state_err(),
             self.hosts.put(&record.id, json.into()),
             STATE_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Makes the state buckets again if they are gone: the hosts bucket
+    /// lives in the NATS server's memory, so a restarted server has lost
+    /// it (the block list is on its disk). Called when a write fails.
+    pub async fn restore_state(&self) -> Result<(), LatticeError> {
+        open_bucket(
+            &self.client,
+            &self.hosts_bucket,
+            "waSCC lattice hosts",
+            HOST_TTL,
+            StorageType::Memory,
+        )
+        .await?;
+        open_bucket(
+            &self.client,
+            &blocklist_bucket(&self.name),
+            "waSCC lattice block list",
+            Duration::ZERO,
+            StorageType::File,
         )
         .await
         .map(drop)

@@ -9,12 +9,16 @@ const NATS: &str = "nats://127.0.0.1:4222";
 
 /// A runtime for the test's own NATS work and a connection to `lattice`.
 fn connect(lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
+    connect_to(NATS, lattice)
+}
+
+fn connect_to(url: &str, lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let opts = LatticeOptions {
-        url: NATS.into(),
+        url: url.into(),
         lattice: lattice.into(),
         credentials: None,
     };
@@ -282,15 +286,27 @@ fn host_id(host: &HostProc) -> String {
 
 /// A host in `lattice` running only what `manifest` says, on one shard.
 fn lattice_host(lattice: &str, work: Workdir, manifest: &str) -> HostProc {
+    lattice_host_at(NATS, lattice, work, manifest)
+}
+
+fn lattice_host_at(url: &str, lattice: &str, work: Workdir, manifest: &str) -> HostProc {
     HostProc::start(
         work,
         manifest,
-        &["--nats", NATS, "--lattice", lattice, "--shards", "1"],
+        &["--nats", url, "--lattice", lattice, "--shards", "1"],
     )
 }
 
 /// A host serving a kitchen actor on HTTP (`/call?KEY` calls actor KEY).
 fn kitchen_host(lattice: &str, kitchen: &wascc_bench::SignedActor) -> (HostProc, u16) {
+    kitchen_host_at(NATS, lattice, kitchen)
+}
+
+fn kitchen_host_at(
+    url: &str,
+    lattice: &str,
+    kitchen: &wascc_bench::SignedActor,
+) -> (HostProc, u16) {
     let work = Workdir::new();
     let port = free_port();
     let manifest = format!(
@@ -298,12 +314,16 @@ fn kitchen_host(lattice: &str, kitchen: &wascc_bench::SignedActor) -> (HostProc,
         work.write("kitchen.wasm", &kitchen.wasm).display(),
         kitchen.key
     );
-    (lattice_host(lattice, work, &manifest), port)
+    (lattice_host_at(url, lattice, work, &manifest), port)
 }
 
-/// What actor `key`'s `/call` answered: its reply, or its error.
+/// What actor `key`'s `/call` answered: its reply, or its error (the
+/// kitchen's, or the host's when the kitchen itself failed).
 fn call_through(port: u16, key: &str) -> Result<String, String> {
     let r = http(port, "POST", &format!("/call?{key}"), b"ping");
+    if r.status != 200 {
+        return Err(r.text());
+    }
     let v = r.json();
     match v["reply"].as_str() {
         Some(reply) => Ok(reply.to_string()),
@@ -688,4 +708,107 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn hosts_ride_out_a_nats_server_restart() {
+    let mut nats = OwnNats::start(&[]);
+    let url = nats.url();
+    let lattice = "faults";
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let work_b = Workdir::new();
+    let b_manifest = format!("actors: [{}]\n", work_b.write("b.wasm", &kb.wasm).display());
+    let b = lattice_host_at(&url, lattice, work_b, &b_manifest);
+    let b_id = host_id(&b);
+    let (a, port) = kitchen_host_at(&url, lattice, &ka);
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+
+    nats.kill();
+    // A call during the outage gets a clear error, not silence.
+    let asked = Instant::now();
+    let e = call_through(port, &kb.key).unwrap_err();
+    eprintln!("during the outage, after {:?}: {e}", asked.elapsed());
+    // At once when the host has seen the connection drop; else when the
+    // calling actor's own deadline ends its wait.
+    assert!(
+        e.contains("the lattice's NATS server is unreachable")
+            || e.contains("exceeded its deadline"),
+        "{e}"
+    );
+
+    nats.restart();
+    let restarted = Instant::now();
+    while call_through(port, &kb.key).is_err() {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "hosts did not serve again after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("serving again {:?} after the restart", restarted.elapsed());
+    // The state, lost with the server's memory, is written again.
+    let (rt, state) = connect_to(&url, lattice);
+    while rt.block_on(state.hosts()).map(|h| h.len()).unwrap_or(0) < 2 {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "hosts not back in the lattice state"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "both hosts listed {:?} after the restart",
+        restarted.elapsed()
+    );
+    // Control still reaches host B.
+    let inv = rt
+        .block_on(wascc_lattice::control::request(
+            &state,
+            &b_id,
+            "inventory",
+            &serde_json::json!({}),
+        ))
+        .unwrap();
+    assert!(inv.ok, "{inv:?}");
+    // The block list still reaches both hosts (their watches of it are
+    // made again when the server is back).
+    let entry = wascc_lattice::blocklist::BlockEntry::new(&kb.key, None).unwrap();
+    rt.block_on(state.block(&entry)).unwrap();
+    let blocked = Instant::now();
+    while call_through(port, &kb.key).is_ok() {
+        assert!(
+            blocked.elapsed() < Duration::from_secs(30),
+            "block not applied"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("block applied {:?} after it was written", blocked.elapsed());
+    b.wait_log("actor stopped");
+
+    // A server replaced by one with an empty store: the hosts write the
+    // lattice state again, buckets included.
+    // (Nothing of the test's connects before: it would make the buckets.)
+    drop(state);
+    drop(rt);
+    nats.replace();
+    let replaced = Instant::now();
+    // One of the hosts makes the buckets again (whichever beats first).
+    let restored = "host record written again (the lattice state was restored)";
+    while !a.log().contains(restored) && !b.log().contains(restored) {
+        assert!(
+            replaced.elapsed() < Duration::from_secs(30),
+            "state not restored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (rt, state) = connect_to(&url, lattice);
+    while rt.block_on(state.hosts()).map(|h| h.len()).unwrap_or(0) < 2 {
+        assert!(
+            replaced.elapsed() < Duration::from_secs(30),
+            "hosts not back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(b);
 }

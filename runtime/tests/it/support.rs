@@ -280,3 +280,86 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Reply {
 pub fn get(port: u16, path: &str) -> Reply {
     http(port, "GET", path, b"")
 }
+
+/// A `nats-server` with JetStream that a test starts, kills and restarts
+/// (its JetStream store in a directory of its own, kept across restarts).
+pub struct OwnNats {
+    child: Option<Child>,
+    pub port: u16,
+    store: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+impl OwnNats {
+    /// Starts one on a free port; `args` are added (a config file, say).
+    pub fn start(args: &[&str]) -> OwnNats {
+        let mut n = OwnNats {
+            child: None,
+            port: free_port(),
+            store: tempfile::tempdir().unwrap(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        n.restart();
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on the same port and store; returns when it
+    /// accepts connections.
+    pub fn restart(&mut self) {
+        // Debian installs it under /usr/sbin, which a user's PATH may lack.
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it and starts a new one on the same port with an empty store:
+    /// a server replaced, its JetStream state gone.
+    pub fn replace(&mut self) {
+        self.kill();
+        self.store = tempfile::tempdir().unwrap();
+        self.restart();
+    }
+
+    /// Kills it (SIGKILL: no goodbye to its clients).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
