@@ -93,6 +93,7 @@ impl CallHost {
             url: nats.to_string(),
             lattice: format!("bench{}", std::process::id()),
             credentials: None,
+            nkey_seed: None,
         };
         let other = format!("actors: [{}]\n", b.1.display());
         let other = spawn_host(&dir, &other, 1, Some(lattice.clone()));

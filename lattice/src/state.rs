@@ -22,14 +22,17 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How to reach a lattice.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LatticeOptions {
     /// NATS server URL(s), comma-separated.
     pub url: String,
     /// The lattice name (several lattices may share one NATS server).
     pub lattice: String,
-    /// A NATS credentials file, when the server requires one.
+    /// A NATS credentials file (JWT and seed), when the server requires one.
     pub credentials: Option<PathBuf>,
+    /// A NATS user nkey seed (`SU…`), when the server authenticates users
+    /// by nkey.
+    pub nkey_seed: Option<String>,
 }
 
 /// Checks that `name` can be a lattice name: 1–64 of `A–Z a–z 0–9 _ -`.
@@ -205,6 +208,13 @@ impl Lattice {
             }
             async {}
         });
+        if let Some(seed) = &opts.nkey_seed {
+            nkeys::KeyPair::from_seed(seed.trim())
+                .ok()
+                .filter(|k| k.public_key().starts_with('U'))
+                .ok_or_else(|| connect_err("the NATS nkey is not a user seed (SU…)".into()))?;
+            options = options.nkey(seed.trim().to_string());
+        }
         if let Some(creds) = &opts.credentials {
             options = options
                 .credentials_file(creds)

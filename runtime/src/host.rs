@@ -82,6 +82,12 @@ pub struct RunOptions {
     pub lattice: Option<wascc_lattice::LatticeOptions>,
     /// Labels added to (or replacing) the manifest's.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The host's server key seed (`SN…`) in a lattice; `None`: a fresh
+    /// key at each start.
+    pub host_seed: Option<String>,
+    /// Host keys whose invocations this host accepts; empty: any host of
+    /// the lattice.
+    pub trusted_hosts: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -92,6 +98,8 @@ impl Default for RunOptions {
             metrics: None,
             lattice: None,
             labels: Default::default(),
+            host_seed: None,
+            trusted_hosts: Vec::new(),
         }
     }
 }
@@ -290,20 +298,31 @@ impl Host {
     fn join_lattice(
         &self,
         opts: &wascc_lattice::LatticeOptions,
-        extra_labels: &std::collections::BTreeMap<String, String>,
+        run: &RunOptions,
         shared: &Shared,
         shutdown: &Arc<AtomicBool>,
     ) -> Result<LatticeSession, RuntimeError> {
+        let extra_labels = &run.labels;
         let rt = self
             .services
             .as_ref()
             .ok_or_else(|| RuntimeError::Services("the services runtime is gone".into()))?;
         let lattice = rt.block_on(wascc_lattice::Lattice::connect(opts))?;
-        let key = nkeys::KeyPair::new_server();
+        let key = match &run.host_seed {
+            Some(seed) => nkeys::KeyPair::from_seed(seed.trim())
+                .ok()
+                .filter(|k| k.public_key().starts_with('N'))
+                .ok_or_else(|| {
+                    RuntimeError::Control("the host seed is not a server seed (SN…)".into())
+                })?,
+            None => nkeys::KeyPair::new_server(),
+        };
         let id = key.public_key();
         let sealer = Arc::new(wascc_lattice::invocation::Sealer::new(key));
-        let verifier =
-            wascc_lattice::invocation::Verifier::new(Vec::new(), wascc_lattice::now_millis());
+        let verifier = wascc_lattice::invocation::Verifier::new(
+            run.trusted_hosts.clone(),
+            wascc_lattice::now_millis(),
+        );
         let rpc = wascc_lattice::rpc::Rpc::new(
             lattice.clone(),
             sealer,
@@ -454,7 +473,7 @@ impl Host {
         });
         self.dispatcher.serve(Some(shared.clone()));
         let membership = match &opts.lattice {
-            Some(l) => Some(self.join_lattice(l, &opts.labels, &shared, &shutdown)?),
+            Some(l) => Some(self.join_lattice(l, opts, &shared, &shutdown)?),
             None => None,
         };
         let results = wascc_scheduler::run_shards(shared.actors.shards(), opts.pin, move |id| {

@@ -59,6 +59,18 @@ struct Args {
     /// A NATS credentials file, for a server that requires one.
     #[arg(long, value_name = "FILE", requires = "nats")]
     nats_creds: Option<PathBuf>,
+    /// A NATS user nkey seed (SU…) or a file holding it, for a server that
+    /// authenticates users by nkey.
+    #[arg(long, value_name = "SEED|FILE", requires = "nats")]
+    nats_nkey: Option<String>,
+    /// This host's server key seed (SN…) or a file holding it: a stable
+    /// identity in the lattice (default: a fresh key at each start).
+    #[arg(long, value_name = "SEED|FILE", requires = "nats")]
+    host_seed: Option<String>,
+    /// A host key (N…) whose invocations this host accepts (repeatable);
+    /// with none, any host of the lattice.
+    #[arg(long = "trusted-host", value_name = "HOST_KEY", requires = "nats")]
+    trusted_hosts: Vec<String>,
     /// A host label (repeatable); overrides the manifest's label of that key.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<(String, String)>,
@@ -69,6 +81,16 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("{s:?} is not a label: expected KEY=VALUE")),
     }
+}
+
+/// A seed given inline (starting with `S`) or as a file holding it.
+fn read_seed(arg: &str, flag: &str) -> anyhow::Result<String> {
+    if arg.starts_with('S') && !std::path::Path::new(arg).exists() {
+        return Ok(arg.to_string());
+    }
+    let text = std::fs::read_to_string(arg)
+        .with_context(|| format!("{flag}: {arg:?} is neither a seed nor a readable file"))?;
+    Ok(text.trim().to_string())
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
@@ -127,16 +149,32 @@ fn run(args: Args) -> anyhow::Result<()> {
                 url,
                 lattice: name,
                 credentials: args.nats_creds,
+                nkey_seed: args
+                    .nats_nkey
+                    .as_deref()
+                    .map(|s| read_seed(s, "--nats-nkey"))
+                    .transpose()?,
             })
         }
         None => None,
     };
+    for key in &args.trusted_hosts {
+        if !key.starts_with('N') || nkeys::KeyPair::from_public_key(key).is_err() {
+            anyhow::bail!("--trusted-host {key:?} is not a host (server) public key (N…)");
+        }
+    }
     let run = RunOptions {
         shards,
         pin: !args.no_pin,
         metrics: args.metrics,
         lattice,
         labels: args.labels.into_iter().collect(),
+        host_seed: args
+            .host_seed
+            .as_deref()
+            .map(|s| read_seed(s, "--host-seed"))
+            .transpose()?,
+        trusted_hosts: args.trusted_hosts,
     };
     let usage = host.run(&run, shutdown)?;
     if args.json {

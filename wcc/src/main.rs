@@ -46,6 +46,9 @@ struct LatticeArgs {
     /// A NATS credentials file, for a server that requires one.
     #[arg(long, value_name = "FILE")]
     nats_creds: Option<PathBuf>,
+    /// A NATS user nkey seed (SU…) or a file holding it.
+    #[arg(long, value_name = "SEED|FILE")]
+    nats_nkey: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -569,10 +572,15 @@ fn with_lattice<T>(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let nkey_seed = match &at.nats_nkey {
+        Some(arg) => Some(load_seed(arg, 'U', "--nats-nkey")?.seed()?),
+        None => None,
+    };
     let opts = wascc_lattice::LatticeOptions {
         url: at.nats.clone(),
         lattice: at.lattice.clone(),
         credentials: at.nats_creds.clone(),
+        nkey_seed,
     };
     Ok(rt.block_on(async {
         let lattice = wascc_lattice::Lattice::connect(&opts).await?;

@@ -21,6 +21,7 @@ fn connect_to(url: &str, lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
         url: url.into(),
         lattice: lattice.into(),
         credentials: None,
+        nkey_seed: None,
     };
     let state = rt.block_on(Lattice::connect(&opts)).unwrap();
     (rt, state)
@@ -811,4 +812,77 @@ fn hosts_ride_out_a_nats_server_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(b);
+}
+
+#[test]
+fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
+    // A NATS server that admits one user, by nkey.
+    let user = nkeys::KeyPair::new_user();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("auth.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
+            user.public_key()
+        ),
+    )
+    .unwrap();
+    let nats = OwnNats::start(&["-c", conf.to_str().unwrap()]);
+    let url = nats.url();
+    let seed_file = conf_dir.path().join("user.nk");
+    std::fs::write(&seed_file, user.seed().unwrap()).unwrap();
+    let seed_file = seed_file.to_str().unwrap();
+
+    // Without the credential: refused, named.
+    let work = Workdir::new();
+    let (code, log) = host_fails(&work, "actors: []\n", &["--nats", &url]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!("cannot connect to NATS at {url}")) && log.contains("uthorization"),
+        "{log}"
+    );
+    let wrong = nkeys::KeyPair::new_server().seed().unwrap();
+    let (_, log) = host_fails(
+        &work,
+        "actors: []\n",
+        &["--nats", &url, "--nats-nkey", &wrong],
+    );
+    assert!(log.contains("not a user seed"), "{log}");
+
+    // Host A has a stable key; host B trusts only it.
+    let a_key = nkeys::KeyPair::new_server();
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kc = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let start = |actor: &wascc_bench::SignedActor, extra: &[&str]| {
+        let work = Workdir::new();
+        let port = free_port();
+        let manifest = format!(
+            "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+            work.write("k.wasm", &actor.wasm).display(),
+            actor.key
+        );
+        let mut args = vec!["--nats", &url, "--nats-nkey", seed_file, "--shards", "1"];
+        args.extend_from_slice(extra);
+        (HostProc::start(work, &manifest, &args), port)
+    };
+    let a_seed = a_key.seed().unwrap();
+    let a_public = a_key.public_key();
+    let (a, a_port) = start(&ka, &["--host-seed", &a_seed]);
+    assert_eq!(host_id(&a), a_public, "the host key comes from its seed");
+    let (b, _) = start(&kb, &["--trusted-host", &a_public]);
+    let (_c, c_port) = start(&kc, &[]);
+    assert_eq!(call_through(a_port, &kb.key).unwrap(), "ping");
+    let e = call_through(c_port, &kb.key).unwrap_err();
+    assert!(e.contains("is not trusted"), "{e}");
+    b.wait_log("is not trusted");
+    // The names are checked.
+    let (_, log) = host_fails(
+        &Workdir::new(),
+        "actors: []\n",
+        &["--nats", &url, "--trusted-host", &account.public_key()],
+    );
+    assert!(log.contains("is not a host (server) public key"), "{log}");
 }

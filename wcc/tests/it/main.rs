@@ -236,6 +236,7 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
         url: "nats://127.0.0.1:4222".into(),
         lattice: lattice.clone(),
         credentials: None,
+        nkey_seed: None,
     };
     let state = rt.block_on(Lattice::connect(&opts)).unwrap();
     rt.block_on(state.put_host(&record)).unwrap();
