@@ -26,8 +26,11 @@ pub struct Seal {
     pub origin: String,
     /// When it was sealed, milliseconds since the epoch.
     pub timestamp_ms: u64,
-    /// Increasing per sending host (a host's key is new at every start).
+    /// Increasing per sending host (restarting from 1 at each start: a stable host key
+    /// is accepted again only for seals made after the receiver started).
     pub seq: u64,
+    /// The invocation's call depth (signed with it).
+    pub depth: u32,
     /// ed25519 signature, base64url without padding.
     pub signature: String,
 }
@@ -43,6 +46,9 @@ pub struct Invocation<'a> {
     pub operation: &'a str,
     /// The payload.
     pub payload: &'a [u8],
+    /// How deep in a chain of actor-to-actor calls it is (the receiver
+    /// refuses to go past its limit, so a cycle across hosts ends).
+    pub depth: u32,
 }
 
 /// Why a sealed invocation was refused.
@@ -120,8 +126,8 @@ impl std::error::Error for Refused {}
 fn signed_bytes(inv: &Invocation<'_>, origin: &str, timestamp_ms: u64, seq: u64) -> Vec<u8> {
     let hash = data_encoding::HEXUPPER.encode(&Sha256::digest(inv.payload));
     format!(
-        "wascc-invocation-v1\n{}\n{}\n{}\n{origin}\n{timestamp_ms}\n{seq}\n{hash}",
-        inv.lattice, inv.subject, inv.operation
+        "wascc-invocation-v1\n{}\n{}\n{}\n{}\n{origin}\n{timestamp_ms}\n{seq}\n{hash}",
+        inv.lattice, inv.subject, inv.operation, inv.depth
     )
     .into_bytes()
 }
@@ -163,6 +169,7 @@ impl Sealer {
             origin: self.origin.clone(),
             timestamp_ms: now_ms,
             seq,
+            depth: inv.depth,
             signature,
         }
     }
@@ -324,6 +331,7 @@ mod tests {
             subject: "wasmbus.v1.default.actor.MABC",
             operation: "HandleRequest",
             payload,
+            depth: 0,
         }
     }
 

@@ -28,7 +28,7 @@ pub trait LocalActors: Send + Sync + 'static {
     /// the call returns: the future owns nothing of it). With `shape`, the
     /// payload is a message from a provider in the current codec shape, to
     /// be reshaped for the actor's codec; without, it travels as the
-    /// calling actor wrote it.
+    /// calling actor wrote it. `depth` is the invocation's call depth.
     fn invoke(
         &self,
         origin: &str,
@@ -36,6 +36,7 @@ pub trait LocalActors: Send + Sync + 'static {
         operation: &str,
         payload: &[u8],
         shape: bool,
+        depth: u32,
     ) -> ReplyFuture;
 }
 
@@ -64,6 +65,7 @@ const H_ORIGIN: &str = "wascc-origin";
 const H_TIME: &str = "wascc-ts";
 const H_SEQ: &str = "wascc-seq";
 const H_SIGNATURE: &str = "wascc-sig";
+const H_DEPTH: &str = "wascc-depth";
 const H_ERROR: &str = "wascc-error";
 const H_SHAPE: &str = "wascc-shape";
 /// The value of `wascc-shape` for a provider's message in the current shape.
@@ -100,6 +102,7 @@ async fn request_with(
     h.insert(H_ORIGIN, seal.origin.as_str());
     h.insert(H_TIME, seal.timestamp_ms.to_string().as_str());
     h.insert(H_SEQ, seal.seq.to_string().as_str());
+    h.insert(H_DEPTH, seal.depth.to_string().as_str());
     h.insert(H_SIGNATURE, seal.signature.as_str());
     let request = async_nats::Request::new()
         .headers(h)
@@ -169,9 +172,9 @@ impl Rpc {
         &self.lattice
     }
 
-    /// Invokes `operation` on `actor` on whichever host runs it (`shape`:
-    /// see [`LocalActors::invoke`]). The future may be awaited on any
-    /// executor (the work runs on the runtime).
+    /// Invokes `operation` on `actor` on whichever host runs it, at call
+    /// depth `depth` (`shape`: see [`LocalActors::invoke`]). The future may
+    /// be awaited on any executor (the work runs on the runtime).
     pub fn call_actor(
         &self,
         caller: &str,
@@ -179,15 +182,19 @@ impl Rpc {
         operation: &str,
         payload: Vec<u8>,
         shape: bool,
+        depth: u32,
     ) -> ReplyFuture {
         let subject = actor_subject(self.lattice.name(), actor);
         self.call(
-            subject,
-            caller,
-            &[actor, caller],
-            operation,
+            Call {
+                subject,
+                caller,
+                parties: &[actor, caller],
+                operation,
+                shape,
+                depth,
+            },
             payload,
-            shape,
             format!("remote call to actor {actor}"),
         )
     }
@@ -203,12 +210,15 @@ impl Rpc {
     ) -> ReplyFuture {
         let subject = binding_subject(self.lattice.name(), binding);
         self.call(
-            subject,
-            &binding.actor,
-            &[&binding.actor],
-            operation,
+            Call {
+                subject,
+                caller: &binding.actor,
+                parties: &[&binding.actor],
+                operation,
+                shape: false,
+                depth: 0,
+            },
             payload,
-            false,
             format!(
                 "remote call to {} ({}) for actor {}",
                 binding.capability, binding.binding, binding.actor
@@ -216,17 +226,15 @@ impl Rpc {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn call(
-        &self,
-        subject: String,
-        caller: &str,
-        parties: &[&str],
-        operation: &str,
-        payload: Vec<u8>,
-        shape: bool,
-        what: String,
-    ) -> ReplyFuture {
+    fn call(&self, call: Call<'_>, payload: Vec<u8>, what: String) -> ReplyFuture {
+        let Call {
+            subject,
+            caller,
+            parties,
+            operation,
+            shape,
+            depth,
+        } = call;
         if let Some(k) = self.blocked.any(parties) {
             let e = format!("{what}: {k} is blocked in the lattice");
             return Box::pin(async move { Err(e) });
@@ -254,6 +262,7 @@ impl Rpc {
                 subject: &subject,
                 operation,
                 payload: &payload,
+                depth,
             },
             crate::now_millis(),
         );
@@ -373,6 +382,17 @@ impl Rpc {
     }
 }
 
+/// One outgoing invocation, besides its payload.
+struct Call<'a> {
+    subject: String,
+    caller: &'a str,
+    /// Keys checked against the block list.
+    parties: &'a [&'a str],
+    operation: &'a str,
+    shape: bool,
+    depth: u32,
+}
+
 /// The subject of the provider behind one binding of one actor:
 /// `wasmbus.v1.<lattice>.provider.<capability>.<binding>.<actor>`.
 pub fn binding_subject(lattice: &str, binding: &BindingKey) -> String {
@@ -402,6 +422,8 @@ fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
             origin: header(h, H_ORIGIN)?.to_string(),
             timestamp_ms: number(H_TIME)?,
             seq: number(H_SEQ)?,
+            depth: u32::try_from(number(H_DEPTH)?)
+                .map_err(|_| format!("header {H_DEPTH} is out of range"))?,
             signature: header(h, H_SIGNATURE)?.to_string(),
         },
     ))
@@ -447,6 +469,7 @@ impl Server {
                 subject: msg.subject.as_str(),
                 operation: &operation,
                 payload: &msg.payload,
+                depth: seal.depth,
             };
             let mut v = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
             v.verify(&seal, &inv, crate::now_millis())
@@ -454,7 +477,7 @@ impl Server {
                     tracing::warn!(%target, origin = %seal.origin, "invocation refused: {e}");
                     format!("invocation refused: {e}")
                 })?;
-            Ok(operation)
+            Ok((operation, seal.depth))
         });
         let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
         let origin = header(msg.headers.as_ref(), H_ORIGIN).unwrap_or("");
@@ -472,13 +495,13 @@ impl Server {
             }
         });
         let result = match (checked, &self.served) {
-            (Ok(operation), Served::Actor(actor)) => {
+            (Ok((operation, depth)), Served::Actor(actor)) => {
                 let shape = header(msg.headers.as_ref(), H_SHAPE) == Ok(SHAPE_CURRENT);
                 self.local
-                    .invoke(caller, actor, &operation, &msg.payload, shape)
+                    .invoke(caller, actor, &operation, &msg.payload, shape, depth)
                     .await
             }
-            (Ok(operation), Served::Binding(b)) => {
+            (Ok((operation, _)), Served::Binding(b)) => {
                 self.providers.call(b, &operation, &msg.payload).await
             }
             (Err(e), _) => Err(e),

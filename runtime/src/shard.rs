@@ -391,6 +391,7 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
                     &call.operation,
                     call.payload,
                     false,
+                    depth,
                 )
                 .await;
         }
@@ -432,6 +433,7 @@ impl HostDispatcher {
         operation: &str,
         payload: std::borrow::Cow<'_, [u8]>,
         shape: bool,
+        depth: u32,
     ) -> Result<Reply, String> {
         let shared = self
             .target
@@ -455,7 +457,7 @@ impl HostDispatcher {
         let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let to = running.shards.pick(turn, shared.actors.shards());
         shared
-            .send_invocation(to, &running, origin, operation, &payload, 0)
+            .send_invocation(to, &running, origin, operation, &payload, depth)
             .map_err(|e| e.to_string())
     }
 
@@ -487,8 +489,15 @@ impl wascc_lattice::rpc::LocalActors for HostDispatcher {
         operation: &str,
         payload: &[u8],
         shape: bool,
+        depth: u32,
     ) -> wascc_lattice::rpc::ReplyFuture {
-        let sent = self.send(origin, actor, operation, payload.into(), shape);
+        if depth > MAX_CALL_DEPTH {
+            let e = format!(
+                "call from actor {origin} to actor {actor} exceeds the call depth limit of {MAX_CALL_DEPTH}"
+            );
+            return Box::pin(async move { Err(e) });
+        }
+        let sent = self.send(origin, actor, operation, payload.into(), shape, depth);
         Box::pin(async move {
             sent?
                 .await
@@ -514,10 +523,10 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
             && shared.actors.get(actor).is_none()
             && let Some(rpc) = shared.remote.get()
         {
-            let reply = rpc.call_actor("provider", actor, operation, payload, true);
+            let reply = rpc.call_actor("provider", actor, operation, payload, true, 0);
             return Box::pin(async move { reply.await.map_err(ProviderError) });
         }
-        let sent = self.send("provider", actor, operation, payload.into(), true);
+        let sent = self.send("provider", actor, operation, payload.into(), true, 0);
         Box::pin(async move {
             let rx = sent.map_err(ProviderError)?;
             rx.await
@@ -535,5 +544,5 @@ pub(crate) fn call_remote_shaped(
     payload: Vec<u8>,
 ) -> Option<wascc_lattice::rpc::ReplyFuture> {
     let rpc = with_local(|l| l.shared.remote.get().cloned()).flatten()?;
-    Some(rpc.call_actor("provider", key, operation, payload, true))
+    Some(rpc.call_actor("provider", key, operation, payload, true, 0))
 }

@@ -167,6 +167,7 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         subject: &subject,
         operation: "Echo",
         payload: &payload,
+        depth: 1,
     };
     let seal = sealer.seal(&inv, wascc_lattice::now_millis());
     let send = |payload: Vec<u8>, seal: &wascc_lattice::invocation::Seal| {
@@ -189,6 +190,24 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     forged.origin = nkeys::KeyPair::new_server().public_key();
     let forged = send(payload.clone(), &forged).unwrap_err();
     assert!(forged.contains("forged or altered"), "{forged}");
+    // The call depth travels signed: raised, it is refused as altered;
+    // past the limit, the receiving host refuses to go deeper.
+    let mut deeper = sealer.seal(&inv, wascc_lattice::now_millis());
+    deeper.depth = 0;
+    let deeper = send(payload.clone(), &deeper).unwrap_err();
+    assert!(deeper.contains("forged or altered"), "{deeper}");
+    let too_deep = sealer.seal(
+        &Invocation {
+            depth: wascc_runtime::limits::MAX_CALL_DEPTH + 1,
+            ..inv
+        },
+        wascc_lattice::now_millis(),
+    );
+    let too_deep = send(payload.clone(), &too_deep).unwrap_err();
+    assert!(
+        too_deep.contains("exceeds the call depth limit of 16"),
+        "{too_deep}"
+    );
 }
 
 #[test]
