@@ -238,7 +238,7 @@ pub const MAX_CALLS_PER_REQUEST: u64 = 2_000;
 
 /// Kitchen actors signed by one account, written to `dir` as `NAME.wasm`:
 /// each one's key and path.
-fn kitchens<const N: usize>(
+pub(crate) fn kitchens<const N: usize>(
     dir: &tempfile::TempDir,
     names: [&str; N],
 ) -> [(String, std::path::PathBuf); N] {
@@ -253,7 +253,7 @@ fn kitchens<const N: usize>(
 
 /// Builds a host from manifest `text` (paths relative to `dir`) and runs it
 /// on a thread of its own until the returned flag is set.
-fn spawn_host(
+pub(crate) fn spawn_host(
     dir: &tempfile::TempDir,
     text: &str,
     shards: usize,

@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod density;
+pub mod lattice;
 pub mod nats;
 
 use nkeys::KeyPair;

@@ -1,4 +1,5 @@
-//! `wascc-bench`: the density harness (`wascc-bench density --actors N`).
+//! `wascc-bench`: the density harness (`wascc-bench density --actors N`)
+//! and lattice RPC against raw NATS (`wascc-bench lattice`).
 //! The criterion suites run with `cargo bench -p wascc-bench`.
 
 use clap::{Parser, Subcommand};
@@ -44,11 +45,82 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Lattice RPC (a sealed invocation of an actor on another host)
+    /// against raw NATS request/reply, same run: p50/p99 one call at a
+    /// time, throughput with concurrent callers.
+    Lattice {
+        /// NATS server with JetStream.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        /// Sequential calls for the latency figures.
+        #[arg(long, default_value_t = 20_000)]
+        calls: u64,
+        /// Concurrent callers for the throughput figure.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of the throughput phase.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Blocks of the calling actor's key to time (propagation).
+        #[arg(long, default_value_t = 20)]
+        blocks: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
     let args = Args::parse();
     match args.command {
+        Command::Lattice {
+            nats,
+            calls,
+            concurrency,
+            seconds,
+            blocks,
+            json,
+        } => {
+            if calls == 0 || concurrency == 0 || seconds <= 0.0 {
+                eprintln!("error: --calls, --concurrency and --seconds must be positive");
+                std::process::exit(2);
+            }
+            let opts = wascc_bench::lattice::LatticeBenchOptions {
+                nats,
+                calls,
+                concurrency,
+                seconds,
+                blocks,
+            };
+            match wascc_bench::lattice::run(&opts) {
+                Ok(r) if json => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default())
+                }
+                Ok(r) => println!(
+                    "raw NATS: p50 {:.0} µs, p99 {:.0} µs, {:.0} req/s ({} callers)\n\
+                     lattice:  p50 {:.0} µs, p99 {:.0} µs, {:.0} req/s\n\
+                     ratios:   p50 {:.2}×, p99 {:.2}×, throughput {:.2}×\n\
+                     block list: blocked after {:.0} µs (p50, worst {:.0} µs), lifted after {:.0} µs",
+                    r.raw_nats.p50_us,
+                    r.raw_nats.p99_us,
+                    r.raw_nats.throughput_rps,
+                    r.concurrency,
+                    r.lattice.p50_us,
+                    r.lattice.p99_us,
+                    r.lattice.throughput_rps,
+                    r.p50_ratio,
+                    r.p99_ratio,
+                    r.throughput_ratio,
+                    r.block_p50_us,
+                    r.block_max_us,
+                    r.unblock_p50_us
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Density {
             actors,
             engine,

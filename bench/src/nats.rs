@@ -51,6 +51,11 @@ impl RawNats {
         }
     }
 
+    /// The subject the responder answers on.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
     /// Makes `n` requests one after another; returns the time they took.
     pub fn round_trips(&self, n: u64) -> Duration {
         let payload = bytes::Bytes::from_static(&[0xa1, b'x']);

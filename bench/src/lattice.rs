@@ -1,0 +1,295 @@
+//! `wascc-bench lattice`: lattice RPC latency (p50, p99) and throughput
+//! against the raw NATS request/reply round trip, measured in the same run
+//! on the same server.
+//!
+//! The lattice side: a host (in this process, one shard) runs a kitchen
+//! actor; a driver joins the lattice as a host would and invokes the
+//! actor's `Echo` with sealed invocations (`Rpc::call_actor`): the seal,
+//! NATS, the receiving host's checks, its shard and the actor, and back.
+//! The raw side: a plain async-nats responder echoing the payload. Both
+//! drivers run on a one-worker tokio runtime, as a host's services do.
+//! Latency: one call at a time; throughput: `concurrency` callers for
+//! `seconds`.
+
+use crate::calls::{kitchens, spawn_host};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct LatticeBenchOptions {
+    /// The NATS server (with JetStream).
+    pub nats: String,
+    /// Sequential calls for the latency figures.
+    pub calls: u64,
+    /// Concurrent callers for the throughput figure.
+    pub concurrency: usize,
+    /// How long the throughput phase runs.
+    pub seconds: f64,
+    /// Blocks (and lifts) to time.
+    pub blocks: u32,
+}
+
+/// One side's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// Median latency, one call at a time.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Calls per second with `concurrency` callers.
+    pub throughput_rps: f64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatticeReport {
+    /// Raw NATS request/reply.
+    pub raw_nats: Side,
+    /// A sealed invocation of an actor on another host.
+    pub lattice: Side,
+    /// lattice p50 / raw p50 (target ≤ 1.25).
+    pub p50_ratio: f64,
+    /// lattice p99 / raw p99 (target ≤ 1.25).
+    pub p99_ratio: f64,
+    /// lattice throughput / raw throughput (target ≥ 0.8).
+    pub throughput_ratio: f64,
+    /// Concurrent callers in the throughput phase.
+    pub concurrency: usize,
+    /// From writing a block of the calling actor's key to the other host
+    /// refusing its invocation: median and worst of `blocks` blocks, µs.
+    pub block_p50_us: f64,
+    /// The slowest block.
+    pub block_max_us: f64,
+    /// From lifting it to the next invocation passing, median, µs.
+    pub unblock_p50_us: f64,
+}
+
+type CallFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type CallFn = Arc<dyn Fn() -> CallFuture + Send + Sync>;
+
+/// Serves nothing: the driver only calls.
+struct Nothing;
+
+impl wascc_lattice::rpc::LocalActors for Nothing {
+    fn invoke(
+        &self,
+        _: &str,
+        actor: &str,
+        _: &str,
+        _: &[u8],
+        _: bool,
+        _: u32,
+    ) -> wascc_lattice::rpc::ReplyFuture {
+        let e = format!("the benchmark driver runs no actor ({actor})");
+        Box::pin(async move { Err(e) })
+    }
+}
+
+impl wascc_lattice::rpc::LocalProviders for Nothing {
+    fn call(
+        &self,
+        _: &wascc_lattice::rpc::BindingKey,
+        _: &str,
+        _: &[u8],
+    ) -> wascc_lattice::rpc::ReplyFuture {
+        Box::pin(async { Err("the benchmark driver holds no binding".to_string()) })
+    }
+}
+
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    call: &CallFn,
+    opts: &LatticeBenchOptions,
+) -> Result<Side, String> {
+    rt.block_on(async {
+        // Warm up: connections, caches, the actor's instance.
+        for _ in 0..200 {
+            call().await?;
+        }
+        let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+        for _ in 0..opts.calls {
+            let started = Instant::now();
+            call().await?;
+            let _ = h.record(started.elapsed().as_nanos() as u64);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..opts.concurrency.max(1) {
+            let (call, stop, done) = (call.clone(), stop.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    call().await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, String>(())
+            }));
+        }
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(opts.seconds)).await;
+        let calls = done.load(Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Side {
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            throughput_rps: calls as f64 / elapsed.as_secs_f64(),
+        })
+    })
+}
+
+/// Runs both sides; an error names what failed (NATS unreachable, say).
+pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let payload = bytes::Bytes::from_static(&[0xa1, b'x']);
+
+    // Raw NATS.
+    let raw = crate::nats::RawNats::start(&opts.nats);
+    // A client of this runtime (the responder's lives on its own).
+    let client = rt
+        .block_on(async_nats::connect(opts.nats.as_str()))
+        .map_err(|e| format!("cannot connect to {}: {e}", opts.nats))?;
+    let subject = raw.subject().to_string();
+    let raw_payload = payload.clone();
+    let raw_call: CallFn = Arc::new(move || {
+        let (client, subject, payload) = (client.clone(), subject.clone(), raw_payload.clone());
+        Box::pin(async move {
+            client
+                .request(subject, payload)
+                .await
+                .map(drop)
+                .map_err(|e| format!("raw NATS request: {e}"))
+        })
+    });
+    let raw_side = measure(&rt, &raw_call, opts)?;
+
+    // The lattice: a host running the kitchen, and a driver.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let [(key, path)] = kitchens(&dir, ["b"]);
+    let options = wascc_lattice::LatticeOptions {
+        url: opts.nats.clone(),
+        lattice: format!("benchrpc{}", std::process::id()),
+        ..Default::default()
+    };
+    let (stop, host) = spawn_host(
+        &dir,
+        &format!("actors: [{}]\n", path.display()),
+        1,
+        Some(options.clone()),
+    );
+    let result = (|| {
+        let lattice = rt
+            .block_on(wascc_lattice::Lattice::connect(&options))
+            .map_err(|e| e.to_string())?;
+        let rpc = wascc_lattice::rpc::Rpc::new(
+            lattice.clone(),
+            Arc::new(wascc_lattice::invocation::Sealer::new(
+                nkeys::KeyPair::new_server(),
+            )),
+            rt.handle().clone(),
+            Arc::new(Nothing),
+            Arc::new(Nothing),
+            wascc_lattice::invocation::Verifier::new(Vec::new(), wascc_lattice::now_millis()),
+            Arc::default(),
+        );
+        let block_state = lattice.clone();
+        let caller = nkeys::KeyPair::new_module().public_key();
+        let caller_key = caller.clone();
+        let lattice_call: CallFn = Arc::new(move || {
+            let reply = rpc.call_actor(&caller, &key, "Echo", payload.to_vec(), false, 1);
+            Box::pin(async move { reply.await.map(drop) })
+        });
+        // The host serves once its subscription is in place.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rt.block_on(lattice_call()).is_err() {
+            if Instant::now() > deadline {
+                return Err("the host never answered".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let side = measure(&rt, &lattice_call, opts)?;
+        let blocks = time_blocks(&rt, &block_state, &caller_key, &lattice_call, opts.blocks)?;
+        Ok((side, blocks))
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let _ = host.join();
+    let (lattice_side, (block_p50_us, block_max_us, unblock_p50_us)) = result?;
+    Ok(LatticeReport {
+        block_p50_us,
+        block_max_us,
+        unblock_p50_us,
+        p50_ratio: lattice_side.p50_us / raw_side.p50_us,
+        p99_ratio: lattice_side.p99_us / raw_side.p99_us,
+        throughput_ratio: lattice_side.throughput_rps / raw_side.throughput_rps,
+        raw_nats: raw_side,
+        lattice: lattice_side,
+        concurrency: opts.concurrency,
+    })
+}
+
+/// Blocks the driver's calling actor `blocks` times: each time, how long
+/// from the write until the host refuses the invocation, and from lifting
+/// it until one passes (polling as fast as calls go). Median and worst
+/// block, median lift, in µs.
+fn time_blocks(
+    rt: &tokio::runtime::Runtime,
+    lattice: &wascc_lattice::Lattice,
+    caller: &str,
+    call: &CallFn,
+    blocks: u32,
+) -> Result<(f64, f64, f64), String> {
+    let limit = Duration::from_secs(10);
+    let mut blocked = Vec::new();
+    let mut lifted = Vec::new();
+    rt.block_on(async {
+        for _ in 0..blocks.max(1) {
+            let entry = wascc_lattice::blocklist::BlockEntry::new(caller, None)
+                .map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            lattice.block(&entry).await.map_err(|e| e.to_string())?;
+            loop {
+                match call().await {
+                    Err(e) if e.contains("is blocked") => break,
+                    Err(e) => return Err(e),
+                    Ok(()) if started.elapsed() > limit => {
+                        return Err("the block never reached the host".to_string());
+                    }
+                    Ok(()) => {}
+                }
+            }
+            blocked.push(started.elapsed().as_secs_f64() * 1e6);
+            let started = Instant::now();
+            lattice.unblock(caller).await.map_err(|e| e.to_string())?;
+            while call().await.is_err() {
+                if started.elapsed() > limit {
+                    return Err("lifting the block never reached the host".to_string());
+                }
+            }
+            lifted.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok(())
+    })?;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let max = blocked.iter().copied().fold(0.0, f64::max);
+    Ok((median(&mut blocked), max, median(&mut lifted)))
+}
