@@ -127,6 +127,26 @@ payload.
 | actor → actor, across hosts | {fmt_ns(lat_a2a)} | raw NATS request/reply {fmt_ns(lat_raw)} | within 1.25× at p50: {verdict(lat_a2a, 1.25 * lat_raw)} ({lat_a2a / lat_raw:.1f}×) |
 
 """
+    r = json.loads(sh(["target/release/wascc-bench", "lattice", "--json"]))
+    raw, lat = r["raw_nats"], r["lattice"]
+    lattice_section += f"""### Lattice RPC: p50, p99, throughput, block list
+
+Command: `target/release/wascc-bench lattice --json` (20,000 sequential
+calls, 64 concurrent callers for 5 s, 20 blocks): a sealed invocation of a
+kitchen actor's `Echo` on a host in the bench process against a plain
+async-nats requester and responder, same run, same server.
+
+| | p50 | p99 | p99.9 | throughput, 64 callers |
+|---|---|---|---|---|
+| raw NATS request/reply | {raw["p50_us"]:.0f} µs | {raw["p99_us"]:.0f} µs | {raw["p999_us"]:.0f} µs | {raw["throughput_rps"]:,.0f} req/s |
+| lattice RPC | {lat["p50_us"]:.0f} µs | {lat["p99_us"]:.0f} µs | {lat["p999_us"]:.0f} µs | {lat["throughput_rps"]:,.0f} req/s |
+| ratio (target) | {r["p50_ratio"]:.2f}× (≤ 1.25×: {verdict(r["p50_ratio"], 1.25)}) | {r["p99_ratio"]:.2f}× (≤ 1.25×: {verdict(r["p99_ratio"], 1.25)}) | | {r["throughput_ratio"]:.2f}× (≥ 0.8×: {verdict(r["throughput_ratio"], 0.8, lower_is_better=False)}) |
+
+Block list propagation: a block of the calling actor's key refused at the
+host after {r["block_p50_us"]/1000:.2f} ms (median; worst {r["block_max_us"]/1000:.2f} ms; target ≤ 1 s:
+{verdict(r["block_max_us"], 1e6)}); lifted after {r["unblock_p50_us"]/1000:.2f} ms.
+
+"""
 except FileNotFoundError:
     lattice_section = ""
 # Measured only when Redis answers on 127.0.0.1:6379.
