@@ -268,6 +268,14 @@ fn changed(what: &'static str, data: serde_json::Value) -> Done {
     }
 }
 
+/// A binding's event: which actor, capability and name (not the values).
+fn binding_changed(what: &'static str, req: &wascc_lattice::control::BindingRequest) -> Done {
+    changed(
+        what,
+        serde_json::json!({"actor": req.actor, "capability": req.capability, "binding": req.binding}),
+    )
+}
+
 impl LatticeCommands {
     async fn carry_out(&self, command: Command) -> Result<Done, String> {
         let c = &self.control;
@@ -336,23 +344,18 @@ impl LatticeCommands {
                     serde_json::json!({ "capability": req.capability }),
                 ))
             }
-            Command::Bind(req) => {
-                c.bind(&req.actor, &req.capability, &req.binding, req.values)
+            Command::Bind(mut req) => {
+                let values = std::mem::take(&mut req.values);
+                c.bind(&req.actor, &req.capability, &req.binding, values)
                     .await
                     .map_err(text)?;
-                Ok(changed(
-                    "binding_set",
-                    serde_json::json!({"actor": req.actor, "capability": req.capability, "binding": req.binding}),
-                ))
+                Ok(binding_changed("binding_set", &req))
             }
             Command::Unbind(req) => {
                 c.unbind(&req.actor, &req.capability, &req.binding)
                     .await
                     .map_err(text)?;
-                Ok(changed(
-                    "binding_removed",
-                    serde_json::json!({"actor": req.actor, "capability": req.capability, "binding": req.binding}),
-                ))
+                Ok(binding_changed("binding_removed", &req))
             }
             Command::Label { key, value } => {
                 check_label_key(&key)?;

@@ -196,15 +196,8 @@ enum LatticeCmd {
     Bind {
         #[command(flatten)]
         at: LatticeArgs,
-        /// The host's key (N…).
-        host: String,
-        /// The actor's key (M…).
-        actor: String,
-        /// The capability id.
-        capability: String,
-        /// The binding name.
-        #[arg(long, default_value = "default")]
-        binding: String,
+        #[command(flatten)]
+        which: BindingArgs,
         /// A value of the binding; repeatable.
         #[arg(long = "value", value_name = "KEY=VALUE")]
         values: Vec<String>,
@@ -213,16 +206,23 @@ enum LatticeCmd {
     Unbind {
         #[command(flatten)]
         at: LatticeArgs,
-        /// The host's key (N…).
-        host: String,
-        /// The actor's key (M…).
-        actor: String,
-        /// The capability id.
-        capability: String,
-        /// The binding name.
-        #[arg(long, default_value = "default")]
-        binding: String,
+        #[command(flatten)]
+        which: BindingArgs,
     },
+}
+
+/// One binding on one host.
+#[derive(Debug, clap::Args)]
+struct BindingArgs {
+    /// The host's key (N…).
+    host: String,
+    /// The actor's key (M…).
+    actor: String,
+    /// The capability id.
+    capability: String,
+    /// The binding name.
+    #[arg(long, default_value = "default")]
+    binding: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -412,7 +412,7 @@ fn module_source(
 
 fn lattice(cmd: LatticeCmd) -> anyhow::Result<()> {
     use wascc_lattice::control::{
-        BindingRequest, LabelRequest, StartActor, StartProvider, StopActor, StopProvider,
+        LabelRequest, StartActor, StartProvider, StopActor, StopProvider,
     };
     match cmd {
         LatticeCmd::Hosts { at, json } => lattice_hosts(&at, json),
@@ -526,39 +526,15 @@ fn lattice(cmd: LatticeCmd) -> anyhow::Result<()> {
             &StopProvider { capability },
             false,
         ),
-        LatticeCmd::Bind {
-            at,
-            host,
-            actor,
-            capability,
-            binding,
-            values,
-        } => {
-            let req = BindingRequest {
-                actor,
-                capability,
-                binding,
-                values: values
-                    .iter()
-                    .map(|v| key_value(v, "--value"))
-                    .collect::<anyhow::Result<_>>()?,
-            };
-            lattice_command(&at, &host, "binding.put", &req, false)
+        LatticeCmd::Bind { at, which, values } => {
+            let values = values
+                .iter()
+                .map(|v| key_value(v, "--value"))
+                .collect::<anyhow::Result<_>>()?;
+            binding_command(&at, which, "binding.put", values)
         }
-        LatticeCmd::Unbind {
-            at,
-            host,
-            actor,
-            capability,
-            binding,
-        } => {
-            let req = BindingRequest {
-                actor,
-                capability,
-                binding,
-                values: Default::default(),
-            };
-            lattice_command(&at, &host, "binding.del", &req, false)
+        LatticeCmd::Unbind { at, which } => {
+            binding_command(&at, which, "binding.del", Default::default())
         }
     }
 }
@@ -586,6 +562,21 @@ fn with_lattice<T>(
         let lattice = wascc_lattice::Lattice::connect(&opts).await?;
         f(lattice).await
     })?)
+}
+
+fn binding_command(
+    at: &LatticeArgs,
+    which: BindingArgs,
+    command: &str,
+    values: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let req = wascc_lattice::control::BindingRequest {
+        actor: which.actor,
+        capability: which.capability,
+        binding: which.binding,
+        values,
+    };
+    lattice_command(at, &which.host, command, &req, false)
 }
 
 /// Sends `command` to `host`; prints its reply's data (JSON with

@@ -27,6 +27,57 @@ fn connect_to(url: &str, lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
     (rt, state)
 }
 
+/// The events of a lattice, subscribed to before anything happens.
+struct Events {
+    rt: tokio::runtime::Runtime,
+    /// The connection the subscription lives on.
+    _state: Lattice,
+    /// The events' payloads.
+    sub: futures_lite::stream::Boxed<Vec<u8>>,
+}
+
+impl Events {
+    fn watch(lattice: &str) -> Events {
+        use futures_lite::StreamExt;
+        let (rt, state) = connect(lattice);
+        let sub = rt
+            .block_on(
+                state
+                    .client()
+                    .subscribe(wascc_lattice::control::events_subject(lattice)),
+            )
+            .unwrap()
+            .map(|m| m.payload.to_vec())
+            .boxed();
+        // The SUB must reach the server before anything happens.
+        rt.block_on(state.client().flush()).unwrap();
+        Events {
+            rt,
+            _state: state,
+            sub,
+        }
+    }
+
+    /// The next event (of `kind`, skipping others, when given).
+    fn next(&mut self, kind: Option<&str>) -> wascc_lattice::control::Event {
+        use futures_lite::StreamExt;
+        loop {
+            let msg = self
+                .rt
+                .block_on(async {
+                    tokio::time::timeout(Duration::from_secs(10), self.sub.next()).await
+                })
+                .unwrap_or_else(|_| panic!("no {kind:?} event within 10 s"))
+                .unwrap();
+            let e: wascc_lattice::control::Event = serde_json::from_slice(&msg).unwrap();
+            match kind {
+                Some(k) if e.kind != format!("com.wascc.lattice.{k}") => continue,
+                _ => return e,
+            }
+        }
+    }
+}
+
 fn hosts(lattice: &str) -> Vec<HostRecord> {
     let (rt, state) = connect(lattice);
     rt.block_on(state.hosts()).unwrap()
@@ -212,27 +263,16 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
 
 #[test]
 fn control_commands_set_labels_and_stop_a_host_with_events() {
-    use futures_lite::StreamExt;
     use wascc_lattice::control::{self, LabelRequest};
     let lattice = format!("it{}", rand::random::<u32>());
-    let (rt, state) = connect(&lattice);
-    let mut events = rt
-        .block_on(state.client().subscribe(control::events_subject(&lattice)))
-        .unwrap();
-    // The SUB must reach the server before the host starts.
-    rt.block_on(state.client().flush()).unwrap();
-    let mut next_event = || {
-        let msg = rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), events.next()).await })
-            .expect("an event within 10 s")
-            .unwrap();
-        serde_json::from_slice::<control::Event>(&msg.payload).unwrap()
-    };
+    let mut events = Events::watch(&lattice);
     let host = echo_host(&lattice, "a");
-    let started = next_event();
+    let started = events.next(None);
     assert_eq!(started.kind, "com.wascc.lattice.host_started");
     assert_eq!(started.specversion, "1.0");
     let id = started.source.trim_start_matches("wascc/host/").to_string();
+    let (rt, state) = connect(&lattice);
+    let mut next_event = || events.next(None);
 
     let cmd = |command: &str, body: &serde_json::Value| {
         rt.block_on(control::request(&state, &id, command, body))
@@ -353,24 +393,9 @@ fn call_through(port: u16, key: &str) -> Result<String, String> {
 
 #[test]
 fn control_commands_start_and_stop_actors_and_providers_bind_and_list_inventory() {
-    use futures_lite::StreamExt;
-    use wascc_lattice::control;
     let lattice = format!("it{}", rand::random::<u32>());
-    let (rt, state) = connect(&lattice);
-    let mut events = rt
-        .block_on(state.client().subscribe(control::events_subject(&lattice)))
-        .unwrap();
-    rt.block_on(state.client().flush()).unwrap();
-    let mut next_event = |kind: &str| loop {
-        let msg = rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), events.next()).await })
-            .unwrap_or_else(|_| panic!("no {kind} event within 10 s"))
-            .unwrap();
-        let e: control::Event = serde_json::from_slice(&msg.payload).unwrap();
-        if e.kind == format!("com.wascc.lattice.{kind}") {
-            return e;
-        }
-    };
+    let mut events = Events::watch(&lattice);
+    let mut next_event = |kind: &str| events.next(Some(kind));
     let account = nkeys::KeyPair::new_account();
     let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
     let kb = wascc_bench::signed_actor("kitchen", &["wascc:keyvalue"], &account);
@@ -382,8 +407,10 @@ fn control_commands_start_and_stop_actors_and_providers_bind_and_list_inventory(
 
     let (rt2, state2) = connect(&lattice);
     let cmd = |command: &str, body: serde_json::Value| {
-        rt2.block_on(control::request(&state2, &b_id, command, &body))
-            .unwrap()
+        rt2.block_on(wascc_lattice::control::request(
+            &state2, &b_id, command, &body,
+        ))
+        .unwrap()
     };
     // Start: the module travels in the request.
     let module = data_encoding::BASE64.encode(&kb.wasm);
