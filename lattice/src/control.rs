@@ -48,29 +48,25 @@ pub struct ModuleSource {
     pub path: Option<String>,
 }
 
+/// A module source, checked: the bytes sent, or a path for the host to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Module {
+    /// Sent in the request.
+    Inline(Vec<u8>),
+    /// A file on the host.
+    Path(String),
+}
+
 impl ModuleSource {
-    /// The module's bytes and a name for it in messages.
-    pub fn read(&self, max: u64) -> Result<(Vec<u8>, String), String> {
+    /// Which one it is, its base64 decoded; an error when it is both,
+    /// neither, or not base64.
+    pub fn resolve(&self) -> Result<Module, String> {
         match (&self.module, &self.path) {
-            (Some(b64), None) => {
-                let bytes = data_encoding::BASE64
-                    .decode(b64.as_bytes())
-                    .map_err(|e| format!("module is not base64: {e}"))?;
-                Ok((bytes, "module sent in the request".to_string()))
-            }
-            (None, Some(path)) => {
-                use std::io::Read as _;
-                let file = std::fs::File::open(path)
-                    .map_err(|e| format!("cannot read {path} on this host: {e}"))?;
-                let mut bytes = Vec::new();
-                file.take(max + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| format!("cannot read {path} on this host: {e}"))?;
-                if bytes.len() as u64 > max {
-                    return Err(format!("{path} is larger than {max} bytes"));
-                }
-                Ok((bytes, path.clone()))
-            }
+            (Some(b64), None) => data_encoding::BASE64
+                .decode(b64.as_bytes())
+                .map(Module::Inline)
+                .map_err(|e| format!("module is not base64: {e}")),
+            (None, Some(path)) => Ok(Module::Path(path.clone())),
             _ => Err("give exactly one of module (base64) and path".to_string()),
         }
     }
@@ -491,24 +487,21 @@ mod tests {
             module: Some(data_encoding::BASE64.encode(b"\0asm")),
             path: None,
         };
-        assert_eq!(inline.read(10).unwrap().0, b"\0asm");
+        assert_eq!(inline.resolve(), Ok(Module::Inline(b"\0asm".to_vec())));
+        let path = ModuleSource {
+            module: None,
+            path: Some("/a.wasm".into()),
+        };
+        assert_eq!(path.resolve(), Ok(Module::Path("/a.wasm".into())));
         let both = ModuleSource {
             module: Some(String::new()),
             path: Some("/x".into()),
         };
-        assert!(both.read(10).unwrap_err().contains("exactly one"));
+        assert!(both.resolve().unwrap_err().contains("exactly one"));
         let bad = ModuleSource {
             module: Some("!!".into()),
             path: None,
         };
-        assert!(bad.read(10).unwrap_err().contains("not base64"));
-        let dir = std::env::temp_dir().join(format!("wascc-src-{}", std::process::id()));
-        std::fs::write(&dir, [0u8; 20]).unwrap();
-        let big = ModuleSource {
-            module: None,
-            path: Some(dir.display().to_string()),
-        };
-        assert!(big.read(10).unwrap_err().contains("larger than 10 bytes"));
-        let _ = std::fs::remove_file(&dir);
+        assert!(bad.resolve().unwrap_err().contains("not base64"));
     }
 }

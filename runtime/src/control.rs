@@ -257,6 +257,17 @@ fn check_label_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A module a command names: its bytes and a name for messages.
+fn read_module(source: &wascc_lattice::control::ModuleSource) -> Result<(Vec<u8>, String), String> {
+    use wascc_lattice::control::Module;
+    match source.resolve()? {
+        Module::Inline(bytes) => Ok((bytes, "module sent in the request".to_string())),
+        Module::Path(path) => crate::read_bounded(std::path::Path::new(&path), MAX_MODULE_BYTES)
+            .map(|bytes| (bytes, path.clone()))
+            .map_err(|e| format!("{path} on this host: {e}")),
+    }
+}
+
 fn json(v: impl Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
@@ -286,7 +297,7 @@ impl LatticeCommands {
                 event: None,
             }),
             Command::StartActor(req) => {
-                let (bytes, source) = req.source.read(MAX_MODULE_BYTES)?;
+                let (bytes, source) = read_module(&req.source)?;
                 let spec = ActorSpec {
                     path: PathBuf::from(source),
                     engine: req
@@ -321,7 +332,7 @@ impl LatticeCommands {
                         id.clone()
                     }
                     None => {
-                        let (bytes, source) = req.source.read(MAX_MODULE_BYTES)?;
+                        let (bytes, source) = read_module(&req.source)?;
                         let spec = PortableSpec {
                             path: PathBuf::from(source),
                             binding: req.binding.unwrap_or_else(|| "default".into()),

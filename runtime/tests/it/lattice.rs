@@ -520,7 +520,7 @@ fn control_commands_start_and_stop_actors_and_providers_bind_and_list_inventory(
         missing
             .error
             .unwrap()
-            .contains("cannot read /nonexistent.wasm on this host")
+            .contains("/nonexistent.wasm on this host: cannot read")
     );
     let inv = cmd("inventory", serde_json::json!({}));
     let inv: wascc_lattice::HostRecord = serde_json::from_value(inv.data.unwrap()).unwrap();
