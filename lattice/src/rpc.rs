@@ -256,19 +256,22 @@ impl Rpc {
                 ))
             });
         }
-        let seal = self.sealer.seal(
-            &Invocation {
-                lattice: self.lattice.name(),
-                subject: &subject,
-                operation,
-                payload: &payload,
-                depth,
-            },
-            crate::now_millis(),
-        );
         let client = self.lattice.client().clone();
+        let (sealer, lattice) = (self.sealer.clone(), self.lattice.name().to_string());
         let (caller, operation) = (caller.to_string(), operation.to_string());
+        // Sealed on the services runtime, not on the caller's thread (a
+        // shard): a signature costs tens of microseconds.
         let task = self.runtime.spawn(async move {
+            let seal = sealer.seal(
+                &Invocation {
+                    lattice: &lattice,
+                    subject: &subject,
+                    operation: &operation,
+                    payload: &payload,
+                    depth,
+                },
+                crate::now_millis(),
+            );
             request_with(
                 &client, &subject, &caller, &operation, payload, &seal, shape,
             )
