@@ -175,10 +175,10 @@ fn actor_calls(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| host.repeat(host.same_shard(), 0)).sum())
     });
     g.bench_function("same_shard", |b| {
-        b.iter_custom(|iters| host.repeat(host.same_shard(), iters))
+        b.iter_custom(|iters| host.repeat_local(host.same_shard(), iters))
     });
     g.bench_function("cross_shard", |b| {
-        b.iter_custom(|iters| host.repeat(host.cross_shard(), iters))
+        b.iter_custom(|iters| host.repeat_local(host.cross_shard(), iters))
     });
     g.finish();
 }
