@@ -422,6 +422,13 @@ pub async fn request(
         reason,
     };
     let json = serde_json::to_vec(body).map_err(|e| err(e.to_string()))?;
+    let max = lattice.client().server_info().max_payload;
+    if max > 0 && json.len() > max {
+        return Err(err(format!(
+            "the {command} request is {} bytes, more than the NATS server's max payload of {max} bytes",
+            json.len()
+        )));
+    }
     let subject = control_subject(lattice.name(), host, command);
     let msg = tokio::time::timeout(
         CONTROL_TIMEOUT,

@@ -590,6 +590,16 @@ fn lattice_command(
 ) -> anyhow::Result<()> {
     let reply = with_lattice(at, async |l| {
         wascc_lattice::control::request(&l, host, command, body).await
+    })
+    .map_err(|e| {
+        let text = e.to_string();
+        if text.contains("max payload") && command.ends_with(".start") {
+            anyhow::anyhow!(
+                "{text}: copy the module to the host and give its path there with --remote-path"
+            )
+        } else {
+            e
+        }
     })?;
     match reply.error {
         None if reply.ok => {

@@ -356,6 +356,23 @@ fn lattice_block_list_is_kept_listed_and_lifted() {
         "{}",
         stderr(&missing)
     );
+    // A module too large for one NATS message is refused before sending,
+    // with the way around it.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.wasm");
+    std::fs::write(&big, vec![0u8; 900_000]).unwrap();
+    let too_big = run(&[
+        "lattice",
+        "start-actor",
+        "NNOSUCHHOST",
+        big.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&too_big).contains("more than the NATS server's max payload")
+            && stderr(&too_big).contains("--remote-path"),
+        "{}",
+        stderr(&too_big)
+    );
     let neither = run(&["lattice", "start-provider", "NNOSUCHHOST"]);
     assert!(!neither.status.success());
     assert!(
