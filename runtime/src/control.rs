@@ -129,7 +129,7 @@ impl HostControl {
     /// already updated): a blocked actor, or every actor of a blocked
     /// account, loses its capabilities at once (calls its running
     /// instances make are refused) and is stopped; a blocked provider
-    /// module is stopped. Runs from the block list's watch; the stops
+    /// module, or one a blocked account signed, is stopped. Runs from the block list's watch; the stops
     /// run on the services runtime.
     pub(crate) fn enforce_block(&self, change: &wascc_lattice::blocklist::BlockChange) {
         use wascc_lattice::blocklist::{BlockChange, BlockedKind};
@@ -156,7 +156,11 @@ impl HostControl {
         let providers: Vec<String> = self
             .providers()
             .into_iter()
-            .filter(|p| entry.kind == BlockedKind::Provider && p.key.as_deref() == Some(&entry.key))
+            .filter(|p| match entry.kind {
+                BlockedKind::Provider => p.key.as_deref() == Some(&entry.key),
+                BlockedKind::Account => p.account.as_deref() == Some(&entry.key),
+                _ => false,
+            })
             .map(|p| p.capability)
             .collect();
         if actors.is_empty() && providers.is_empty() {

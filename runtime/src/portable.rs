@@ -240,6 +240,7 @@ pub(crate) struct PortableProvider {
     id: String,
     name: String,
     key: String,
+    account: String,
     binding: String,
     host: Arc<ProviderHost>,
     jobs: Mutex<Option<SyncSender<Job>>>,
@@ -299,6 +300,7 @@ impl PortableProvider {
             id: String::new(),
             name: claimed,
             key: key.clone(),
+            account: token.claims.iss.clone(),
             binding: spec.binding.clone(),
             host,
             jobs: Mutex::new(Some(tx)),
@@ -389,6 +391,10 @@ impl CapabilityProvider for PortableProvider {
 
     fn key(&self) -> Option<&str> {
         Some(&self.key)
+    }
+
+    fn account(&self) -> Option<&str> {
+        Some(&self.account)
     }
 
     fn start(&self, ctx: ProviderContext) -> Result<(), ProviderError> {

@@ -65,6 +65,8 @@ pub struct ProviderInfo {
     pub name: String,
     /// Its public key, when it is a signed (portable) module.
     pub key: Option<String>,
+    /// The account that signed it, when it is a signed module.
+    pub account: Option<String>,
 }
 
 /// A snapshot of providers and bindings.
@@ -391,7 +393,10 @@ impl HostControl {
         )
         .await?;
         let id = provider.capability_id().to_string();
-        if let Some(blocked) = self.blocked_reason(&[provider.key().unwrap_or_default()]) {
+        if let Some(blocked) = self.blocked_reason(&[
+            provider.key().unwrap_or_default(),
+            provider.account().unwrap_or_default(),
+        ]) {
             provider.shutdown();
             return Err(RuntimeError::Provider {
                 path: spec.path.display().to_string(),
@@ -587,6 +592,7 @@ impl HostControl {
                 capability: id.clone(),
                 name: s.provider.name().to_string(),
                 key: s.provider.key().map(str::to_string),
+                account: s.provider.account().map(str::to_string),
             })
             .collect();
         v.sort_by(|a, b| a.capability.cmp(&b.capability));

@@ -140,6 +140,11 @@ pub trait CapabilityProvider: Send + Sync {
         None
     }
 
+    /// The account (`A…`) that signed the module, when it is one.
+    fn account(&self) -> Option<&str> {
+        None
+    }
+
     /// Called once before anything else, with the host services.
     fn start(&self, _ctx: ProviderContext) -> Result<(), ProviderError> {
         Ok(())

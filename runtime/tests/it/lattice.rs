@@ -614,7 +614,15 @@ fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
     assert!(started.ok, "{started:?}");
     assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
 
-    // An account: every actor it issued stops, the calling one included.
+    // An account: every actor and provider module it signed stops, the
+    // calling actor included.
+    let memkv = wascc_bench::signed_provider("memkv", &account);
+    let p = cmd(
+        &b_id,
+        "provider.start",
+        serde_json::json!({"module": data_encoding::BASE64.encode(&memkv.wasm)}),
+    );
+    assert!(p.ok, "{p:?}");
     let acct = wascc_lattice::blocklist::BlockEntry::new(&account.public_key(), None).unwrap();
     rt.block_on(state.block(&acct)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -636,6 +644,16 @@ fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    b.wait_log("provider stopped");
+    let inv = cmd(&b_id, "inventory", serde_json::json!({}));
+    assert_eq!(inv.data.unwrap()["providers"], serde_json::json!([]));
+    // …and a module it signed does not start.
+    let p = cmd(
+        &b_id,
+        "provider.start",
+        serde_json::json!({"module": data_encoding::BASE64.encode(&memkv.wasm)}),
+    );
+    assert!(p.error.unwrap().contains("is blocked in the lattice"));
     rt.block_on(state.unblock(&account.public_key())).unwrap();
     // Bad keys are refused by name.
     let e = wascc_lattice::blocklist::BlockEntry::new("MNOTAKEY", None).unwrap_err();
