@@ -765,14 +765,12 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
         "binding.del",
         serde_json::json!({"actor": KVCOUNTER_KEY, "capability": "wascc:http_server"}),
     );
-    let unbound = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", kv_port)).is_ok() {
-        assert!(
-            unbound.elapsed() < Duration::from_secs(10),
-            "the listener stays open after unbinding"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        "the listener closes after unbinding",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || std::net::TcpStream::connect(("127.0.0.1", kv_port)).is_err(),
+    );
 }
 
 #[test]
@@ -804,28 +802,26 @@ fn hosts_ride_out_a_nats_server_restart() {
     );
 
     nats.restart();
-    let restarted = Instant::now();
-    while call_through(port, &kb.key).is_err() {
-        assert!(
-            restarted.elapsed() < Duration::from_secs(30),
-            "hosts did not serve again after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("serving again {:?} after the restart", restarted.elapsed());
+    let limit = Duration::from_secs(30);
+    let took = wait_until(
+        "serving again after the restart",
+        limit,
+        Duration::from_millis(20),
+        || call_through(port, &kb.key).is_ok(),
+    );
+    eprintln!("serving again {took:?} after the restart");
     // The state, lost with the server's memory, is written again.
     let (rt, state) = connect_to(&url, lattice);
-    while rt.block_on(state.hosts()).map(|h| h.len()).unwrap_or(0) < 2 {
-        assert!(
-            restarted.elapsed() < Duration::from_secs(30),
-            "hosts not back in the lattice state"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    eprintln!(
-        "both hosts listed {:?} after the restart",
-        restarted.elapsed()
+    let listed = |rt: &tokio::runtime::Runtime, state: &Lattice| {
+        rt.block_on(state.hosts()).map(|h| h.len()).unwrap_or(0) == 2
+    };
+    let took = wait_until(
+        "both hosts back in the state",
+        limit,
+        Duration::from_millis(50),
+        || listed(&rt, &state),
     );
+    eprintln!("both hosts listed {:?} later", took);
     // Control still reaches host B.
     let inv = rt
         .block_on(wascc_lattice::control::request(
@@ -840,15 +836,13 @@ fn hosts_ride_out_a_nats_server_restart() {
     // made again when the server is back).
     let entry = wascc_lattice::blocklist::BlockEntry::new(&kb.key, None).unwrap();
     rt.block_on(state.block(&entry)).unwrap();
-    let blocked = Instant::now();
-    while call_through(port, &kb.key).is_ok() {
-        assert!(
-            blocked.elapsed() < Duration::from_secs(30),
-            "block not applied"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("block applied {:?} after it was written", blocked.elapsed());
+    let took = wait_until(
+        "the block applied",
+        limit,
+        Duration::from_millis(20),
+        || call_through(port, &kb.key).is_err(),
+    );
+    eprintln!("block applied {took:?} after it was written");
     b.wait_log("actor stopped");
 
     // A server replaced by one with an empty store: the hosts write the
@@ -857,24 +851,18 @@ fn hosts_ride_out_a_nats_server_restart() {
     drop(state);
     drop(rt);
     nats.replace();
-    let replaced = Instant::now();
     // One of the hosts makes the buckets again (whichever beats first).
     let restored = "host record written again (the lattice state was restored)";
-    while !a.log().contains(restored) && !b.log().contains(restored) {
-        assert!(
-            replaced.elapsed() < Duration::from_secs(30),
-            "state not restored"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the state restored",
+        limit,
+        Duration::from_millis(20),
+        || a.log().contains(restored) || b.log().contains(restored),
+    );
     let (rt, state) = connect_to(&url, lattice);
-    while rt.block_on(state.hosts()).map(|h| h.len()).unwrap_or(0) < 2 {
-        assert!(
-            replaced.elapsed() < Duration::from_secs(30),
-            "hosts not back"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("both hosts back", limit, Duration::from_millis(50), || {
+        listed(&rt, &state)
+    });
     drop(b);
 }
 

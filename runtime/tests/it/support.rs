@@ -363,3 +363,20 @@ impl Drop for OwnNats {
         self.kill();
     }
 }
+
+/// Polls `done` every `every` until it holds and returns how long that
+/// took; panics naming `what` after `limit` (a generous bound: it tests
+/// that a thing happens, never how fast).
+pub fn wait_until(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(every);
+    }
+    started.elapsed()
+}
