@@ -137,8 +137,8 @@ pub struct Rpc {
     providers: Arc<dyn LocalProviders>,
     verifier: Arc<Mutex<Verifier>>,
     blocked: Arc<BlockSet>,
-    /// The subscription task of each subject served.
-    serving: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// Each subject served: the signal that ends its subscription.
+    serving: Mutex<HashMap<String, Subscription>>,
 }
 
 impl Rpc {
@@ -353,36 +353,57 @@ impl Rpc {
             verifier: self.verifier.clone(),
             blocked: self.blocked.clone(),
         });
-        let task = self.runtime.spawn(async move {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        self.runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = sub.next() => match msg {
+                        Some(msg) => {
+                            let server = server.clone();
+                            tokio::spawn(async move { server.serve_one(msg).await });
+                        }
+                        None => return,
+                    },
+                    _ = &mut stopped => break,
+                }
+            }
+            // Unsubscribed: messages already delivered to this host are
+            // still answered (with an error if what they name is gone),
+            // never left for their callers to time out on.
+            let _ = sub.unsubscribe().await;
             while let Some(msg) = sub.next().await {
                 let server = server.clone();
                 tokio::spawn(async move { server.serve_one(msg).await });
             }
         });
-        if let Some(old) = self.lock_serving().insert(subject, task) {
-            old.abort();
+        if let Some(old) = self.lock_serving().insert(subject, Subscription { stop }) {
+            let _ = old.stop.send(());
         }
         Ok(())
     }
 
     fn unsubscribe(&self, subject: &str) {
-        if let Some(task) = self.lock_serving().remove(subject) {
-            task.abort();
+        if let Some(s) = self.lock_serving().remove(subject) {
+            let _ = s.stop.send(());
         }
     }
 
     /// Stops serving everything.
     pub fn unserve_all(&self) {
-        for (_, task) in self.lock_serving().drain() {
-            task.abort();
+        for (_, s) in self.lock_serving().drain() {
+            let _ = s.stop.send(());
         }
     }
 
-    fn lock_serving(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {
+    fn lock_serving(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subscription>> {
         self.serving.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A subject being served.
+struct Subscription {
+    /// Ends the subscription (its buffered messages are still answered).
+    stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// One outgoing invocation, besides its payload.

@@ -131,14 +131,18 @@ impl HostControl {
     /// instances make are refused) and is stopped; a blocked provider
     /// module, or one a blocked account signed, is stopped. Runs from the block list's watch; the stops
     /// run on the services runtime.
-    pub(crate) fn enforce_block(&self, change: &wascc_lattice::blocklist::BlockChange) {
+    ///
+    /// Returns what was stopped, as the events that say so (once the stops
+    /// are done), when the change stopped anything.
+    pub(crate) fn enforce_block(
+        &self,
+        change: &wascc_lattice::blocklist::BlockChange,
+    ) -> Option<tokio::task::JoinHandle<Vec<Change>>> {
         use wascc_lattice::blocklist::{BlockChange, BlockedKind};
         let BlockChange::Blocked(entry) = change else {
-            return;
+            return None;
         };
-        let Some(shared) = self.host().shared() else {
-            return;
-        };
+        let shared = self.host().shared()?;
         let actors: Vec<String> = shared
             .actors
             .load()
@@ -164,18 +168,31 @@ impl HostControl {
             .map(|p| p.capability)
             .collect();
         if actors.is_empty() && providers.is_empty() {
-            return;
+            return None;
         }
         tracing::warn!(key = %entry.key, kind = ?entry.kind, ?actors, ?providers, "blocked in the lattice: stopping");
         let control = self.clone();
-        self.services().spawn(async move {
+        let blocked = entry.key.clone();
+        Some(self.services().spawn(async move {
+            let mut changes = Vec::new();
             for key in actors {
-                let _ = control.stop_actor(&key).await;
+                if control.stop_actor(&key).await.is_ok() {
+                    changes.push((
+                        "actor_stopped",
+                        serde_json::json!({ "key": key, "blocked": blocked }),
+                    ));
+                }
             }
             for capability in providers {
-                let _ = control.stop_provider(&capability).await;
+                if control.stop_provider(&capability).await.is_ok() {
+                    changes.push((
+                        "provider_stopped",
+                        serde_json::json!({ "capability": capability, "blocked": blocked }),
+                    ));
+                }
             }
-        });
+            changes
+        }))
     }
 
     /// The actors running now, in order of key (none before the host
@@ -241,6 +258,9 @@ pub(crate) fn host_record(
             .collect(),
     }
 }
+
+/// A change to publish as an event: its kind and data.
+pub(crate) type Change = (&'static str, serde_json::Value);
 
 /// What a host does on the lattice's commands. Cheap to clone.
 #[derive(Clone)]

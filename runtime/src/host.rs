@@ -332,11 +332,27 @@ impl Host {
             verifier,
             self.control.blocked().clone(),
         );
-        // The block list first: what it names stops before anything is
-        // served (a host joining later honours it).
+        let mut labels = self.labels.clone();
+        labels.extend(extra_labels.clone());
+        let labels = Arc::new(std::sync::Mutex::new(labels));
+        let started_at = wascc_lattice::now_secs();
+        let record: wascc_lattice::RecordFn = {
+            let (control, id, name, labels) = (
+                self.control.clone(),
+                id.clone(),
+                opts.lattice.clone(),
+                labels.clone(),
+            );
+            Arc::new(move || crate::control::host_record(&control, &id, &name, &labels, started_at))
+        };
+        // The block list before anything is served: what it names stops
+        // first (a host joining later honours it). What a block stops is
+        // written to the record and announced, as a command's change is.
         let blocklist = {
             let control = self.control.clone();
             let (own, stop) = (id.clone(), shutdown.clone());
+            let (events_lattice, events_record) = (lattice.clone(), record.clone());
+            let services = rt.handle().clone();
             let on_change = Arc::new(move |change: &wascc_lattice::blocklist::BlockChange| {
                 if let wascc_lattice::blocklist::BlockChange::Blocked(e) = change
                     && e.key == own
@@ -344,13 +360,34 @@ impl Host {
                     tracing::error!(host = %own, "this host is blocked in the lattice: stopping");
                     stop.store(true, Ordering::Relaxed);
                 }
-                control.enforce_block(change);
+                let Some(stopping) = control.enforce_block(change) else {
+                    return;
+                };
+                let (lattice, record, own) =
+                    (events_lattice.clone(), events_record.clone(), own.clone());
+                services.spawn(async move {
+                    let Ok(changes) = stopping.await else { return };
+                    if let Err(e) = lattice.put_host(&record()).await {
+                        tracing::warn!("cannot rewrite the host record after a block: {e}");
+                    }
+                    for (what, data) in changes {
+                        wascc_lattice::control::publish_event(
+                            &lattice,
+                            &wascc_lattice::control::Event::new(&own, what, data),
+                        )
+                        .await;
+                    }
+                });
             });
             rt.block_on(lattice.watch_blocklist(self.control.blocked().clone(), on_change))?
         };
         rt.block_on(async {
             for a in shared.actors.load().iter() {
-                rpc.serve(&a.loaded.key).await?;
+                // A blocked actor is being stopped: not served.
+                let keys = [a.loaded.key.as_str(), a.loaded.account.as_str()];
+                if self.control.blocked_reason(&keys).is_none() {
+                    rpc.serve(&a.loaded.key).await?;
+                }
             }
             for b in self.control.bindings() {
                 let key = wascc_lattice::rpc::BindingKey {
@@ -365,19 +402,6 @@ impl Host {
             Ok::<_, wascc_lattice::LatticeError>(())
         })?;
         let _ = shared.remote.set(rpc.clone());
-        let mut labels = self.labels.clone();
-        labels.extend(extra_labels.clone());
-        let labels = Arc::new(std::sync::Mutex::new(labels));
-        let started_at = wascc_lattice::now_secs();
-        let record: wascc_lattice::RecordFn = {
-            let (control, id, name, labels) = (
-                self.control.clone(),
-                id.clone(),
-                opts.lattice.clone(),
-                labels.clone(),
-            );
-            Arc::new(move || crate::control::host_record(&control, &id, &name, &labels, started_at))
-        };
         let commands = crate::control::LatticeCommands {
             control: self.control.clone(),
             labels,

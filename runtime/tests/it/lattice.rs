@@ -531,6 +531,7 @@ fn control_commands_start_and_stop_actors_and_providers_bind_and_list_inventory(
 #[test]
 fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
     let lattice = format!("it{}", rand::random::<u32>());
+    let mut events = Events::watch(&lattice);
     let account = nkeys::KeyPair::new_account();
     let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
     let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
@@ -571,6 +572,10 @@ fn the_block_list_stops_and_refuses_a_key_on_every_host_and_persists() {
     );
     b.wait_log("blocked in the lattice: stopping");
     b.wait_log("actor stopped");
+    // Announced as a command's stop is, with the key that was blocked.
+    let stopped = events.next(Some("actor_stopped"));
+    assert_eq!(stopped.data["key"], kb.key.as_str());
+    assert_eq!(stopped.data["blocked"], kb.key.as_str());
     let listed = rt.block_on(state.blocked()).unwrap();
     assert_eq!(listed, vec![entry.clone()]);
 
