@@ -367,10 +367,11 @@ impl Rpc {
                     _ = &mut stopped => break,
                 }
             }
-            // Unsubscribed: messages already delivered to this host are
-            // still answered (with an error if what they name is gone),
-            // never left for their callers to time out on.
-            let _ = sub.unsubscribe().await;
+            // Drained, not dropped: the server stops sending, and what it
+            // sent before (also what it sent between our UNSUB and its
+            // processing of it) is still answered, with an error if what
+            // it names is gone, never left for its caller to time out on.
+            let _ = sub.drain().await;
             while let Some(msg) = sub.next().await {
                 let server = server.clone();
                 tokio::spawn(async move { server.serve_one(msg).await });
