@@ -423,6 +423,13 @@ impl HostDispatcher {
 }
 
 impl HostDispatcher {
+    /// The serving host's shared state, or why there is none.
+    fn serving(&self) -> Result<Arc<Shared>, String> {
+        self.target
+            .load_full()
+            .ok_or_else(|| "the host is not serving".to_string())
+    }
+
     /// Sends an invocation of local actor `actor` to one of its shards;
     /// with `shape`, the payload is first reshaped for the actor's codec
     /// (messages from providers), otherwise sent as it is (from actors).
@@ -435,14 +442,26 @@ impl HostDispatcher {
         shape: bool,
         depth: u32,
     ) -> Result<Reply, String> {
-        let shared = self
-            .target
-            .load_full()
-            .ok_or_else(|| "the host is not serving".to_string())?;
+        let shared = self.serving()?;
         let running = shared
             .actors
             .get(actor)
             .ok_or_else(|| format!("actor {actor} does not run on this host"))?;
+        self.send_to(&shared, &running, origin, operation, payload, shape, depth)
+    }
+
+    /// [`send`](Self::send) to an actor already looked up.
+    #[allow(clippy::too_many_arguments)]
+    fn send_to(
+        &self,
+        shared: &Shared,
+        running: &Arc<RunningActor>,
+        origin: &str,
+        operation: &str,
+        payload: std::borrow::Cow<'_, [u8]>,
+        shape: bool,
+        depth: u32,
+    ) -> Result<Reply, String> {
         let payload = if shape {
             std::borrow::Cow::Owned(
                 running
@@ -457,17 +476,14 @@ impl HostDispatcher {
         let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let to = running.shards.pick(turn, shared.actors.shards());
         shared
-            .send_invocation(to, &running, origin, operation, &payload, depth)
+            .send_invocation(to, running, origin, operation, &payload, depth)
             .map_err(|e| e.to_string())
     }
 
     /// Makes one instance of `actor` on its first shard (it starts, or the
     /// reply says why not).
     pub(crate) fn prewarm(&self, actor: &Arc<RunningActor>) -> Result<Reply, String> {
-        let shared = self
-            .target
-            .load_full()
-            .ok_or_else(|| "the host is not serving".to_string())?;
+        let shared = self.serving()?;
         shared
             .send(actor.shards.first(), actor, CrossKind::Prewarm)
             .map_err(|e| e.to_string())
@@ -507,6 +523,14 @@ impl wascc_lattice::rpc::LocalActors for HostDispatcher {
     }
 }
 
+/// Where a provider's message to an actor went.
+enum Routed {
+    /// To one of this host's shards.
+    Here(Reply),
+    /// To a host of the lattice that runs the actor.
+    Lattice(wascc_lattice::rpc::ReplyFuture),
+}
+
 /// Messages from providers (a subscription's message, an HTTP request on
 /// another host) to actors: to one of its shards here, or, when this host
 /// does not run it and is in a lattice, to a host that does.
@@ -518,20 +542,34 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
         payload: Vec<u8>,
     ) -> wascc_contracts::ReplyFuture {
         use wascc_contracts::ProviderError;
-        let shared = self.target.load_full();
-        if let Some(shared) = &shared
-            && shared.actors.get(actor).is_none()
-            && let Some(rpc) = shared.remote.get()
-        {
-            let reply = rpc.call_actor("provider", actor, operation, payload, true, 0);
-            return Box::pin(async move { reply.await.map_err(ProviderError) });
-        }
-        let sent = self.send("provider", actor, operation, payload.into(), true, 0);
+        // One lookup: here, or (in a lattice) on a host that runs it.
+        let sent = self.serving().and_then(|shared| {
+            match (shared.actors.get(actor), shared.remote.get()) {
+                (Some(running), _) => self
+                    .send_to(
+                        &shared,
+                        &running,
+                        "provider",
+                        operation,
+                        payload.into(),
+                        true,
+                        0,
+                    )
+                    .map(Routed::Here),
+                (None, Some(rpc)) => Ok(Routed::Lattice(
+                    rpc.call_actor("provider", actor, operation, payload, true, 0),
+                )),
+                (None, None) => Err(format!("actor {actor} does not run on this host")),
+            }
+        });
         Box::pin(async move {
-            let rx = sent.map_err(ProviderError)?;
-            rx.await
-                .map_err(|_| ProviderError("the actor's shard stopped".into()))?
-                .map_err(|e| ProviderError(e.to_string()))
+            match sent.map_err(ProviderError)? {
+                Routed::Here(rx) => rx
+                    .await
+                    .map_err(|_| ProviderError("the actor's shard stopped".into()))?
+                    .map_err(|e| ProviderError(e.to_string())),
+                Routed::Lattice(reply) => reply.await.map_err(ProviderError),
+            }
         })
     }
 }
