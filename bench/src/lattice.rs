@@ -70,6 +70,20 @@ pub struct LatticeReport {
     pub block_max_us: f64,
     /// From lifting it to the next invocation passing, median, µs.
     pub unblock_p50_us: f64,
+    /// How the measured invocations were sealed.
+    pub sealed: Sealed,
+}
+
+/// How many of the measured invocations (latency and throughput phases)
+/// were sent with MAC tags or signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sealed {
+    /// With MAC tags.
+    pub mac: u64,
+    /// Signed (no MAC key for the host yet).
+    pub signature: u64,
+    /// Tagged, then sent again signed.
+    pub resealed: u64,
 }
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -198,11 +212,19 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
         let lattice = rt
             .block_on(wascc_lattice::Lattice::connect(&options))
             .map_err(|e| e.to_string())?;
+        // The driver joins as a host does: its record publishes its
+        // exchange key, and its view gives it the MAC keys it shares with
+        // the host (the host learns the driver's from the record).
+        let driver = rt
+            .block_on(wascc_lattice::Participant::join(
+                &lattice,
+                nkeys::KeyPair::new_server(),
+            ))
+            .map_err(|e| e.to_string())?;
         let rpc = wascc_lattice::rpc::Rpc::new(
             lattice.clone(),
-            Arc::new(wascc_lattice::invocation::Sealer::new(
-                nkeys::KeyPair::new_server(),
-            )),
+            driver.sealer.clone(),
+            driver.directory.clone(),
             rt.handle().clone(),
             Arc::new(Nothing),
             Arc::new(Nothing),
@@ -210,6 +232,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
             Arc::default(),
         );
         let block_state = lattice.clone();
+        let counts = rpc.clone();
         let caller = nkeys::KeyPair::new_module().public_key();
         let caller_key = caller.clone();
         let lattice_call: CallFn = Arc::new(move || {
@@ -224,14 +247,22 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let before = counts.counts();
         let side = measure(&rt, &lattice_call, opts)?;
+        let after = counts.counts();
         let blocks = time_blocks(&rt, &block_state, &caller_key, &lattice_call, opts.blocks)?;
-        Ok((side, blocks))
+        let sealed = Sealed {
+            mac: after.sent_tagged - before.sent_tagged,
+            signature: after.sent_signed - before.sent_signed,
+            resealed: after.resealed - before.resealed,
+        };
+        Ok((side, blocks, sealed))
     })();
     stop.store(true, Ordering::Relaxed);
     let _ = host.join();
-    let (lattice_side, (block_p50_us, block_max_us, unblock_p50_us)) = result?;
+    let (lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
     Ok(LatticeReport {
+        sealed,
         block_p50_us,
         block_max_us,
         unblock_p50_us,

@@ -100,7 +100,8 @@ fn main() {
                     "raw NATS: p50 {:.0} µs, p99 {:.0} µs, {:.0} req/s ({} callers)\n\
                      lattice:  p50 {:.0} µs, p99 {:.0} µs, {:.0} req/s\n\
                      ratios:   p50 {:.2}×, p99 {:.2}×, throughput {:.2}×\n\
-                     block list: blocked after {:.0} µs (p50, worst {:.0} µs), lifted after {:.0} µs",
+                     block list: blocked after {:.0} µs (p50, worst {:.0} µs), lifted after {:.0} µs\n\
+                     sealed:   {} with MAC tags, {} signed, {} resealed",
                     r.raw_nats.p50_us,
                     r.raw_nats.p99_us,
                     r.raw_nats.throughput_rps,
@@ -113,7 +114,10 @@ fn main() {
                     r.throughput_ratio,
                     r.block_p50_us,
                     r.block_max_us,
-                    r.unblock_p50_us
+                    r.unblock_p50_us,
+                    r.sealed.mac,
+                    r.sealed.signature,
+                    r.sealed.resealed
                 ),
                 Err(e) => {
                     eprintln!("error: {e}");

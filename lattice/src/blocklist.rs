@@ -189,63 +189,23 @@ impl Lattice {
             set.apply(&change);
             on_change(&change);
         }
-        let first = crate::state::timed(
-            |e| self.block_err(e),
-            bucket.watch_with_history(">"),
-            STATE_TIMEOUT,
-        )
-        .await?;
-        let name = self.name().to_string();
-        let mut connections = self.connections();
-        connections.mark_unchanged();
-        Ok(tokio::spawn(async move {
-            let mut watch = Some(first);
-            loop {
-                let mut w = match watch.take() {
-                    Some(w) => w,
-                    None => match bucket.watch_with_history(">").await {
-                        Ok(w) => w,
+        self.follow(bucket, "block list", move |entry| {
+            let change = match entry.operation {
+                async_nats::jetstream::kv::Operation::Put => {
+                    match serde_json::from_slice::<BlockEntry>(&entry.value) {
+                        Ok(e) => BlockChange::Blocked(e),
                         Err(e) => {
-                            tracing::warn!(lattice = %name, "cannot watch the block list: {e}");
-                            tokio::time::sleep(crate::limits::HEARTBEAT_INTERVAL).await;
-                            continue;
+                            tracing::warn!(key = %entry.key, "unreadable block list entry: {e}");
+                            return;
                         }
-                    },
-                };
-                loop {
-                    // A reconnect ends the watch at once: its consumer
-                    // lived on the old connection (a restarted server has
-                    // none), and waiting for it to time out would delay
-                    // blocks by seconds.
-                    let next = tokio::select! {
-                        next = w.next() => next,
-                        changed = connections.changed() => {
-                            if changed.is_err() {
-                                // The client is gone: nothing more comes.
-                                return;
-                            }
-                            None
-                        }
-                    };
-                    let Some(Ok(entry)) = next else { break };
-                    let change = match entry.operation {
-                        async_nats::jetstream::kv::Operation::Put => {
-                            match serde_json::from_slice::<BlockEntry>(&entry.value) {
-                                Ok(e) => BlockChange::Blocked(e),
-                                Err(e) => {
-                                    tracing::warn!(key = %entry.key, "unreadable block list entry: {e}");
-                                    continue;
-                                }
-                            }
-                        }
-                        _ => BlockChange::Lifted(entry.key.clone()),
-                    };
-                    set.apply(&change);
-                    on_change(&change);
+                    }
                 }
-                tracing::info!(lattice = %name, "watching the block list again");
-            }
-        }))
+                _ => BlockChange::Lifted(entry.key.clone()),
+            };
+            set.apply(&change);
+            on_change(&change);
+        })
+        .await
     }
 
     fn block_err(&self, reason: String) -> LatticeError {

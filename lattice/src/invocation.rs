@@ -1,8 +1,12 @@
-//! Signed invocations between hosts: every invocation a host sends over the
+//! Sealed invocations between hosts: every invocation a host sends over the
 //! lattice carries a seal — the sending host's key, a timestamp, a sequence
-//! number and an ed25519 signature over the lattice, subject, operation,
-//! those three and the SHA-256 of the payload. The receiver refuses a seal
-//! that is forged (bad signature, not a host key, untrusted host), altered
+//! number, the call depth, and an authenticator over the lattice, subject,
+//! operation, those and the SHA-256 of the payload. The authenticator is
+//! one MAC tag per host that may receive it, keyed per pair of hosts
+//! ([`crate::pairing`]), or, when the sender cannot key one for every such
+//! host, an ed25519 signature by the sending host. The receiver refuses a
+//! seal that is forged (no tag or signature of the origin, not a host key,
+//! untrusted host), altered
 //! (any signed part changed), stale (outside the allowed clock skew, or
 //! sealed before the receiver started: it cannot know what it saw before)
 //! or replayed (a sequence number already seen, kept per sending host in a
@@ -13,10 +17,12 @@
 //! travels beside it (NATS headers).
 
 use crate::limits::{MAX_CLOCK_SKEW, REPLAY_WINDOW};
+use crate::pairing::{PeerKey, Tag};
 use nkeys::KeyPair;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The seal of one invocation.
@@ -31,7 +37,9 @@ pub struct Seal {
     pub seq: u64,
     /// The invocation's call depth (signed with it).
     pub depth: u32,
-    /// ed25519 signature, base64url without padding.
+    /// MAC tags, one per host it may reach (see [`crate::pairing`]).
+    pub tags: Vec<Tag>,
+    /// ed25519 signature, base64url without padding (empty: none).
     pub signature: String,
 }
 
@@ -60,6 +68,14 @@ pub enum Refused {
     UntrustedOrigin(String),
     /// The signature does not match (forged or altered).
     BadSignature {
+        /// The claimed origin.
+        origin: String,
+    },
+    /// Tagged, but no tag is this host's from the origin, and not signed:
+    /// forged or altered, or the sender's view of who serves the subject
+    /// (or of this host's exchange key) is behind — the sender signs it
+    /// and sends it again.
+    NotForThisHost {
         /// The claimed origin.
         origin: String,
     },
@@ -95,6 +111,10 @@ impl fmt::Display for Refused {
             Refused::BadSignature { origin } => write!(
                 f,
                 "signature of host {origin} does not match the invocation (forged or altered)"
+            ),
+            Refused::NotForThisHost { origin } => write!(
+                f,
+                "no MAC tag from host {origin} matches for this host (forged or altered, or keyed for other hosts) and it is not signed"
             ),
             Refused::Stale {
                 timestamp_ms,
@@ -154,7 +174,7 @@ impl Sealer {
         &self.origin
     }
 
-    /// Seals `inv` at `now_ms`.
+    /// Seals `inv` at `now_ms` with a signature (any host can check it).
     pub fn seal(&self, inv: &Invocation<'_>, now_ms: u64) -> Seal {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         let bytes = signed_bytes(inv, &self.origin, now_ms, seq);
@@ -170,7 +190,26 @@ impl Sealer {
             timestamp_ms: now_ms,
             seq,
             depth: inv.depth,
+            tags: Vec::new(),
             signature,
+        }
+    }
+
+    /// Seals `inv` at `now_ms` with a MAC tag for each of `peers` (only
+    /// they can check it); with no peers, signs it.
+    pub fn seal_for(&self, inv: &Invocation<'_>, now_ms: u64, peers: &[Arc<PeerKey>]) -> Seal {
+        if peers.is_empty() {
+            return self.seal(inv, now_ms);
+        }
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let bytes = signed_bytes(inv, &self.origin, now_ms, seq);
+        Seal {
+            origin: self.origin.clone(),
+            timestamp_ms: now_ms,
+            seq,
+            depth: inv.depth,
+            tags: peers.iter().map(|p| p.tag(&bytes)).collect(),
+            signature: String::new(),
         }
     }
 }
@@ -265,13 +304,15 @@ impl Verifier {
         self.windows.remove(origin);
     }
 
-    /// Checks `seal` for `inv` at `now_ms`; on success its sequence number
-    /// is remembered.
+    /// Checks `seal` for `inv` at `now_ms`, its tags with `peer` (the
+    /// keys this host shares with the origin, if known); on success its
+    /// sequence number is remembered.
     pub fn verify(
         &mut self,
         seal: &Seal,
         inv: &Invocation<'_>,
         now_ms: u64,
+        peer: Option<&PeerKey>,
     ) -> Result<(), Refused> {
         let origin = &seal.origin;
         if !origin.starts_with('N') {
@@ -282,18 +323,34 @@ impl Verifier {
         if !self.trusted.is_empty() && !self.trusted.contains(origin) {
             return Err(Refused::UntrustedOrigin(origin.clone()));
         }
+        let bytes = signed_bytes(inv, origin, seal.timestamp_ms, seal.seq);
+        let tagged = !seal.tags.is_empty()
+            && peer.is_some_and(|p| p.host() == origin.as_str() && p.check(&bytes, &seal.tags));
+        if !tagged {
+            self.check_signature(seal, &key, &bytes)?;
+        }
+        self.check_fresh(seal, now_ms)
+    }
+
+    fn check_signature(&self, seal: &Seal, key: &KeyPair, bytes: &[u8]) -> Result<(), Refused> {
+        let origin = &seal.origin;
+        if seal.signature.is_empty() && !seal.tags.is_empty() {
+            return Err(Refused::NotForThisHost {
+                origin: origin.clone(),
+            });
+        }
         let sig = data_encoding::BASE64URL_NOPAD
             .decode(seal.signature.as_bytes())
             .map_err(|_| Refused::BadSignature {
                 origin: origin.clone(),
             })?;
-        key.verify(
-            &signed_bytes(inv, origin, seal.timestamp_ms, seal.seq),
-            &sig,
-        )
-        .map_err(|_| Refused::BadSignature {
+        key.verify(bytes, &sig).map_err(|_| Refused::BadSignature {
             origin: origin.clone(),
-        })?;
+        })
+    }
+
+    fn check_fresh(&mut self, seal: &Seal, now_ms: u64) -> Result<(), Refused> {
+        let origin = &seal.origin;
         if seal.timestamp_ms.abs_diff(now_ms) > MAX_CLOCK_SKEW.as_millis() as u64 {
             return Err(Refused::Stale {
                 timestamp_ms: seal.timestamp_ms,
@@ -340,9 +397,9 @@ mod tests {
         let sealer = Sealer::new(KeyPair::new_server());
         let mut v = Verifier::new(vec![], 1_000);
         let s = sealer.seal(&inv(b"hello"), 2_000);
-        assert_eq!(v.verify(&s, &inv(b"hello"), 2_100), Ok(()));
+        assert_eq!(v.verify(&s, &inv(b"hello"), 2_100, None), Ok(()));
         assert!(matches!(
-            v.verify(&s, &inv(b"hello"), 2_200),
+            v.verify(&s, &inv(b"hello"), 2_200, None),
             Err(Refused::Replayed { seq: 1, .. })
         ));
     }
@@ -355,38 +412,38 @@ mod tests {
         let s = sealer.seal(&inv(b"hello"), now);
         // Altered payload, operation, subject or lattice.
         assert!(matches!(
-            v.verify(&s, &inv(b"hellO"), now),
+            v.verify(&s, &inv(b"hellO"), now, None),
             Err(Refused::BadSignature { .. })
         ));
         let mut other = inv(b"hello");
         other.operation = "Other";
         assert!(matches!(
-            v.verify(&s, &other, now),
+            v.verify(&s, &other, now, None),
             Err(Refused::BadSignature { .. })
         ));
         other = inv(b"hello");
         other.subject = "wasmbus.v1.default.actor.MXYZ";
         assert!(matches!(
-            v.verify(&s, &other, now),
+            v.verify(&s, &other, now, None),
             Err(Refused::BadSignature { .. })
         ));
         other = inv(b"hello");
         other.lattice = "prod";
         assert!(matches!(
-            v.verify(&s, &other, now),
+            v.verify(&s, &other, now, None),
             Err(Refused::BadSignature { .. })
         ));
         // Altered seal fields.
         let mut t = s.clone();
         t.seq += 1;
         assert!(matches!(
-            v.verify(&t, &inv(b"hello"), now),
+            v.verify(&t, &inv(b"hello"), now, None),
             Err(Refused::BadSignature { .. })
         ));
         t = s.clone();
         t.timestamp_ms += 1;
         assert!(matches!(
-            v.verify(&t, &inv(b"hello"), now),
+            v.verify(&t, &inv(b"hello"), now, None),
             Err(Refused::BadSignature { .. })
         ));
         // Forged: another host's key claims the origin.
@@ -394,41 +451,107 @@ mod tests {
         let mut f = forger.seal(&inv(b"hello"), now);
         f.origin = s.origin.clone();
         assert!(matches!(
-            v.verify(&f, &inv(b"hello"), now),
+            v.verify(&f, &inv(b"hello"), now, None),
             Err(Refused::BadSignature { .. })
         ));
         t = s.clone();
         t.origin = KeyPair::new_module().public_key();
         assert!(matches!(
-            v.verify(&t, &inv(b"hello"), now),
+            v.verify(&t, &inv(b"hello"), now, None),
             Err(Refused::BadOrigin(_))
         ));
         // Stale: outside the skew either way.
         let skew = MAX_CLOCK_SKEW.as_millis() as u64;
         let late = sealer.seal(&inv(b"x"), now - skew - 1);
         assert!(matches!(
-            v.verify(&late, &inv(b"x"), now),
+            v.verify(&late, &inv(b"x"), now, None),
             Err(Refused::Stale { .. })
         ));
         let early = sealer.seal(&inv(b"x"), now + skew + 1);
         assert!(matches!(
-            v.verify(&early, &inv(b"x"), now),
+            v.verify(&early, &inv(b"x"), now, None),
             Err(Refused::Stale { .. })
         ));
         // Untrusted host.
         let mut strict = Verifier::new(vec![KeyPair::new_server().public_key()], 0);
         assert!(matches!(
-            strict.verify(&s, &inv(b"hello"), now),
+            strict.verify(&s, &inv(b"hello"), now, None),
             Err(Refused::UntrustedOrigin(_))
         ));
         // None of that used up the genuine seal.
-        assert_eq!(v.verify(&s, &inv(b"hello"), now), Ok(()));
+        assert_eq!(v.verify(&s, &inv(b"hello"), now, None), Ok(()));
         // Sealed before the receiver started.
         let mut restarted = Verifier::new(vec![], now + 1);
         assert!(matches!(
-            restarted.verify(&s, &inv(b"hello"), now + 2),
+            restarted.verify(&s, &inv(b"hello"), now + 2, None),
             Err(Refused::BeforeStart { .. })
         ));
+    }
+
+    #[test]
+    fn a_tagged_seal_passes_once_at_the_hosts_it_was_tagged_for_only() {
+        use crate::pairing::ExchangeKey;
+        let hosts: Vec<KeyPair> = (0..3).map(|_| KeyPair::new_server()).collect();
+        let ids: Vec<String> = hosts.iter().map(|k| k.public_key()).collect();
+        let x: Vec<ExchangeKey> = hosts
+            .iter()
+            .map(|k| ExchangeKey::generate(k, "default"))
+            .collect();
+        // Host 0 sends to hosts 1 and 2; host 2 receives it as a third
+        // party would if the sender's view listed only host 1.
+        let pair = |me: usize, peer: usize| {
+            Arc::new(
+                x[me]
+                    .pair("default", &ids[me], &ids[peer], x[peer].published())
+                    .unwrap(),
+            )
+        };
+        let sealer = Sealer::new(KeyPair::from_seed(&hosts[0].seed().unwrap()).unwrap());
+        let now = 10_000_000;
+        let s = sealer.seal_for(&inv(b"hello"), now, &[pair(0, 1)]);
+        assert!(s.signature.is_empty());
+        assert_eq!(s.tags.len(), 1);
+        let (at1, at2) = (pair(1, 0), pair(2, 0));
+        let mut v1 = Verifier::new(vec![], 0);
+        let mut v2 = Verifier::new(vec![], 0);
+        assert!(matches!(
+            v2.verify(&s, &inv(b"hello"), now, Some(&at2)),
+            Err(Refused::NotForThisHost { .. })
+        ));
+        assert!(matches!(
+            v1.verify(&s, &inv(b"hellO"), now, Some(&at1)),
+            Err(Refused::NotForThisHost { .. })
+        ));
+        // The receiver checks at the depth the seal claims.
+        let deeper = Invocation {
+            depth: 1,
+            ..inv(b"hello")
+        };
+        assert!(matches!(
+            v1.verify(&s, &deeper, now, Some(&at1)),
+            Err(Refused::NotForThisHost { .. })
+        ));
+        // Keys for another origin do not check it.
+        assert!(matches!(
+            v1.verify(&s, &inv(b"hello"), now, Some(&pair(1, 2))),
+            Err(Refused::NotForThisHost { .. })
+        ));
+        // A forged signature beside the tags is checked, and refused.
+        let mut f = s.clone();
+        f.signature = sealer.seal(&inv(b"other"), now).signature;
+        assert!(matches!(
+            v2.verify(&f, &inv(b"hello"), now, Some(&at2)),
+            Err(Refused::BadSignature { .. })
+        ));
+        assert_eq!(v1.verify(&s, &inv(b"hello"), now, Some(&at1)), Ok(()));
+        assert!(matches!(
+            v1.verify(&s, &inv(b"hello"), now, Some(&at1)),
+            Err(Refused::Replayed { .. })
+        ));
+        // Tagged for both: both accept it.
+        let both = sealer.seal_for(&inv(b"x"), now, &[pair(0, 1), pair(0, 2)]);
+        assert_eq!(v1.verify(&both, &inv(b"x"), now, Some(&at1)), Ok(()));
+        assert_eq!(v2.verify(&both, &inv(b"x"), now, Some(&at2)), Ok(()));
     }
 
     #[test]

@@ -10,15 +10,17 @@
 
 pub mod blocklist;
 pub mod control;
+pub mod directory;
 mod error;
 pub mod invocation;
 pub mod limits;
 mod membership;
+pub mod pairing;
 pub mod rpc;
 mod state;
 
 pub use error::LatticeError;
-pub use membership::{Membership, RecordFn};
+pub use membership::{Membership, Participant, RecordFn};
 pub use state::{
     ActorRecord, BindingRecord, HostRecord, Lattice, LatticeOptions, ProviderRecord,
     check_lattice_name, now_millis, now_secs,

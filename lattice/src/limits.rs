@@ -54,3 +54,8 @@ pub const REMOTE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest payload of a remote invocation: NATS's default maximum message
 /// (1 MiB) less room for the headers.
 pub const MAX_REMOTE_CALL: usize = (1 << 20) - (8 << 10);
+
+/// Most hosts an invocation is tagged for (one MAC each, 22 bytes of
+/// header and half a microsecond): a subject served by more hosts gets a
+/// signature instead, whose cost does not grow with them.
+pub const MAX_SEAL_TAGS: usize = 16;

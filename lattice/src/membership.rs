@@ -88,3 +88,56 @@ impl Drop for Membership {
         self.heartbeat.abort();
     }
 }
+
+/// A process that invokes actors in a lattice without running any (a
+/// benchmark driver, a test, a gateway): it joins with a record that lists
+/// nothing but its exchange key, so that hosts can check its MAC tags, and
+/// follows the lattice view for the keys it shares with them.
+pub struct Participant {
+    /// Seals its invocations.
+    pub sealer: Arc<crate::invocation::Sealer>,
+    /// Its view of the lattice.
+    pub directory: Arc<crate::directory::Directory>,
+    membership: Membership,
+    view: tokio::task::JoinHandle<()>,
+}
+
+impl Participant {
+    /// Joins `lattice` as host `key` (a server key pair with its seed).
+    pub async fn join(lattice: &Lattice, key: nkeys::KeyPair) -> Result<Participant, LatticeError> {
+        let id = key.public_key();
+        let directory = crate::directory::Directory::new(
+            lattice.name(),
+            &id,
+            crate::pairing::ExchangeKey::generate(&key, lattice.name()),
+        );
+        let exchange = directory.exchange().clone();
+        let (name, started_at) = (lattice.name().to_string(), now_secs());
+        let record: RecordFn = Arc::new(move || HostRecord {
+            id: id.clone(),
+            lattice: name.clone(),
+            labels: Default::default(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            heartbeat_at: now_secs(),
+            actors: Vec::new(),
+            providers: Vec::new(),
+            bindings: Vec::new(),
+            exchange: Some(exchange.clone()),
+        });
+        let membership = Membership::join(lattice.clone(), record).await?;
+        let view = directory.follow(lattice).await?;
+        Ok(Participant {
+            sealer: Arc::new(crate::invocation::Sealer::new(key)),
+            directory,
+            membership,
+            view,
+        })
+    }
+
+    /// Leaves the lattice (its record is removed).
+    pub async fn leave(self) -> Result<(), LatticeError> {
+        self.view.abort();
+        self.membership.leave().await
+    }
+}

@@ -8,6 +8,7 @@
 
 use crate::actor_subject;
 use crate::blocklist::BlockSet;
+use crate::directory::Directory;
 use crate::invocation::{Invocation, Refused, Seal, Sealer, Verifier};
 use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
 use crate::state::Lattice;
@@ -16,6 +17,7 @@ use futures_lite::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A boxed reply of an invocation.
@@ -61,12 +63,13 @@ pub trait LocalProviders: Send + Sync + 'static {
 
 const H_OPERATION: &str = "wascc-op";
 const H_CALLER: &str = "wascc-caller";
-const H_ORIGIN: &str = "wascc-origin";
-const H_TIME: &str = "wascc-ts";
-const H_SEQ: &str = "wascc-seq";
-const H_SIGNATURE: &str = "wascc-sig";
-const H_DEPTH: &str = "wascc-depth";
+/// The seal in one header: `<origin> <timestamp ms> <seq> <depth> <tags>
+/// <signature>`, tags base64url joined by `,`, `-` for none.
+const H_SEAL: &str = "wascc-seal";
 const H_ERROR: &str = "wascc-error";
+/// On an error reply: the seal carried no tag for the receiving host and
+/// no signature; the sender signs the invocation and sends it again.
+const H_RESEAL: &str = "wascc-reseal";
 const H_SHAPE: &str = "wascc-shape";
 /// The value of `wascc-shape` for a provider's message in the current shape.
 const SHAPE_CURRENT: &str = "current";
@@ -81,7 +84,54 @@ pub async fn request_sealed(
     payload: Vec<u8>,
     seal: &Seal,
 ) -> Result<Vec<u8>, String> {
-    request_with(client, subject, caller, operation, payload, seal, false).await
+    request_with(
+        client,
+        subject,
+        caller,
+        operation,
+        payload.into(),
+        seal,
+        false,
+    )
+    .await
+    .map_err(|e| e.message)
+}
+
+/// Why a request failed.
+struct Failed {
+    message: String,
+    /// The receiver could not check the seal's tags: sign and send again.
+    reseal: bool,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Failed {
+            message,
+            reseal: false,
+        }
+    }
+}
+
+fn seal_header(seal: &Seal) -> String {
+    let tags = if seal.tags.is_empty() {
+        "-".to_string()
+    } else {
+        seal.tags
+            .iter()
+            .map(|t| data_encoding::BASE64URL_NOPAD.encode(t))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let sig = if seal.signature.is_empty() {
+        "-"
+    } else {
+        &seal.signature
+    };
+    format!(
+        "{} {} {} {} {tags} {sig}",
+        seal.origin, seal.timestamp_ms, seal.seq, seal.depth
+    )
 }
 
 async fn request_with(
@@ -89,24 +139,20 @@ async fn request_with(
     subject: &str,
     caller: &str,
     operation: &str,
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
     seal: &Seal,
     shape: bool,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failed> {
     let mut h = HeaderMap::new();
     h.insert(H_OPERATION, operation);
     h.insert(H_CALLER, caller);
     if shape {
         h.insert(H_SHAPE, SHAPE_CURRENT);
     }
-    h.insert(H_ORIGIN, seal.origin.as_str());
-    h.insert(H_TIME, seal.timestamp_ms.to_string().as_str());
-    h.insert(H_SEQ, seal.seq.to_string().as_str());
-    h.insert(H_DEPTH, seal.depth.to_string().as_str());
-    h.insert(H_SIGNATURE, seal.signature.as_str());
+    h.insert(H_SEAL, seal_header(seal).as_str());
     let request = async_nats::Request::new()
         .headers(h)
-        .payload(payload.into())
+        .payload(payload)
         .timeout(Some(REMOTE_CALL_TIMEOUT));
     let reply = client
         .send_request(subject.to_string(), request)
@@ -120,10 +166,77 @@ async fn request_with(
             }
             _ => e.to_string(),
         })?;
-    if let Some(err) = reply.headers.as_ref().and_then(|h| h.get(H_ERROR)) {
-        return Err(err.as_str().to_string());
+    if let Some(h) = reply.headers.as_ref()
+        && let Some(err) = h.get(H_ERROR)
+    {
+        return Err(Failed {
+            message: err.as_str().to_string(),
+            reseal: h.get(H_RESEAL).is_some(),
+        });
     }
     Ok(reply.payload.to_vec())
+}
+
+/// Counts of a host's remote invocations, by how they were sealed.
+#[derive(Debug, Default)]
+pub struct RpcCounters {
+    sent_tagged: AtomicU64,
+    sent_signed: AtomicU64,
+    resealed: AtomicU64,
+    received: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// A snapshot of [`RpcCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RpcCounts {
+    /// Invocations sent with MAC tags.
+    pub sent_tagged: u64,
+    /// Invocations sent signed (no key for some host serving the subject).
+    pub sent_signed: u64,
+    /// Tagged invocations sent again signed (the receiver had no tag).
+    pub resealed: u64,
+    /// Invocations received whose seal passed.
+    pub received: u64,
+    /// Invocations received and refused (seal, block list).
+    pub refused: u64,
+}
+
+impl RpcCounts {
+    /// The counts in the Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        format!(
+            "# HELP wascc_lattice_sent_total Invocations sent to other hosts, by seal.\n\
+             # TYPE wascc_lattice_sent_total counter\n\
+             wascc_lattice_sent_total{{seal=\"mac\"}} {}\n\
+             wascc_lattice_sent_total{{seal=\"signature\"}} {}\n\
+             # HELP wascc_lattice_resealed_total Tagged invocations sent again signed.\n\
+             # TYPE wascc_lattice_resealed_total counter\n\
+             wascc_lattice_resealed_total {}\n\
+             # HELP wascc_lattice_received_total Invocations from other hosts, by outcome of the checks.\n\
+             # TYPE wascc_lattice_received_total counter\n\
+             wascc_lattice_received_total{{outcome=\"accepted\"}} {}\n\
+             wascc_lattice_received_total{{outcome=\"refused\"}} {}\n",
+            self.sent_tagged, self.sent_signed, self.resealed, self.received, self.refused
+        )
+    }
+}
+
+impl RpcCounters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RpcCounts {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RpcCounts {
+            sent_tagged: read(&self.sent_tagged),
+            sent_signed: read(&self.sent_signed),
+            resealed: read(&self.resealed),
+            received: read(&self.received),
+            refused: read(&self.refused),
+        }
+    }
 }
 
 /// A host's side of remote invocation: calling actors and providers
@@ -132,23 +245,28 @@ async fn request_with(
 pub struct Rpc {
     lattice: Lattice,
     sealer: Arc<Sealer>,
+    directory: Arc<Directory>,
     runtime: tokio::runtime::Handle,
     local: Arc<dyn LocalActors>,
     providers: Arc<dyn LocalProviders>,
     verifier: Arc<Mutex<Verifier>>,
     blocked: Arc<BlockSet>,
+    counters: Arc<RpcCounters>,
     /// Each subject served: the signal that ends its subscription.
     serving: Mutex<HashMap<String, Subscription>>,
 }
 
 impl Rpc {
     /// Remote invocation in `lattice` for the host whose key `sealer`
-    /// holds, serving `local` actors and `providers` with seals checked by
-    /// `verifier`; invocations from or to a key in `blocked` are refused.
-    /// NATS work runs on `runtime`.
+    /// holds and whose view of the lattice is `directory` (for the MAC
+    /// keys it shares with other hosts), serving `local` actors and
+    /// `providers` with seals checked by `verifier`; invocations from or
+    /// to a key in `blocked` are refused. NATS work runs on `runtime`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         lattice: Lattice,
         sealer: Arc<Sealer>,
+        directory: Arc<Directory>,
         runtime: tokio::runtime::Handle,
         local: Arc<dyn LocalActors>,
         providers: Arc<dyn LocalProviders>,
@@ -158,13 +276,20 @@ impl Rpc {
         Arc::new(Rpc {
             lattice,
             sealer,
+            directory,
             runtime,
             local,
             providers,
             verifier: Arc::new(Mutex::new(verifier)),
             blocked,
+            counters: Arc::default(),
             serving: Mutex::default(),
         })
+    }
+
+    /// How many invocations were sent and received, by seal and outcome.
+    pub fn counts(&self) -> RpcCounts {
+        self.counters.snapshot()
     }
 
     /// The lattice.
@@ -258,25 +383,46 @@ impl Rpc {
         }
         let client = self.lattice.client().clone();
         let (sealer, lattice) = (self.sealer.clone(), self.lattice.name().to_string());
+        let (directory, counters) = (self.directory.clone(), self.counters.clone());
         let (caller, operation) = (caller.to_string(), operation.to_string());
         // Sealed on the services runtime, not on the caller's thread (a
-        // shard): a signature costs tens of microseconds.
+        // shard): a signature, when one is needed, costs tens of µs.
         let task = self.runtime.spawn(async move {
-            let seal = sealer.seal(
-                &Invocation {
-                    lattice: &lattice,
-                    subject: &subject,
-                    operation: &operation,
-                    payload: &payload,
-                    depth,
-                },
-                crate::now_millis(),
-            );
-            request_with(
-                &client, &subject, &caller, &operation, payload, &seal, shape,
-            )
-            .await
-            .map_err(|e| format!("{what}: {e}"))
+            let payload = bytes::Bytes::from(payload);
+            let inv = Invocation {
+                lattice: &lattice,
+                subject: &subject,
+                operation: &operation,
+                payload: &payload,
+                depth,
+            };
+            let route = directory.recipients(&subject);
+            let keys = route.as_ref().map(|r| r.keys()).unwrap_or_default();
+            let seal = sealer.seal_for(&inv, crate::now_millis(), keys);
+            RpcCounters::bump(if keys.is_empty() {
+                &counters.sent_signed
+            } else {
+                &counters.sent_tagged
+            });
+            let send = |seal: Seal| {
+                let (client, subject, caller, operation, payload) =
+                    (&client, &subject, &caller, &operation, payload.clone());
+                async move {
+                    request_with(client, subject, caller, operation, payload, &seal, shape).await
+                }
+            };
+            let reply = match send(seal).await {
+                // The receiver is not among the hosts tagged for (it
+                // started serving the subject after this host last heard
+                // of it) or has a newer exchange key: signed, anyone can
+                // check it. The invocation did not run there.
+                Err(Failed { reseal: true, .. }) if !keys.is_empty() => {
+                    RpcCounters::bump(&counters.resealed);
+                    send(sealer.seal(&inv, crate::now_millis())).await
+                }
+                other => other,
+            };
+            reply.map_err(|e| format!("{what}: {}", e.message))
         });
         Box::pin(async move {
             task.await
@@ -351,7 +497,9 @@ impl Rpc {
             local: self.local.clone(),
             providers: self.providers.clone(),
             verifier: self.verifier.clone(),
+            directory: self.directory.clone(),
             blocked: self.blocked.clone(),
+            counters: self.counters.clone(),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         self.runtime.spawn(async move {
@@ -436,20 +584,43 @@ fn header<'a>(h: Option<&'a HeaderMap>, name: &str) -> Result<&'a str, String> {
 
 fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
     let operation = header(h, H_OPERATION)?.to_string();
-    let number = |name: &str| -> Result<u64, String> {
-        header(h, name)?
-            .parse()
-            .map_err(|_| format!("header {name} is not a number"))
+    let seal = header(h, H_SEAL)?;
+    let bad = |what: &str| format!("header {H_SEAL} has no valid {what}");
+    let mut parts = seal.split(' ');
+    let mut next = |what: &str| parts.next().ok_or_else(|| bad(what));
+    let origin = next("origin")?.to_string();
+    let timestamp_ms = next("timestamp")?.parse().map_err(|_| bad("timestamp"))?;
+    let seq = next("sequence number")?
+        .parse()
+        .map_err(|_| bad("sequence number"))?;
+    let depth = next("depth")?.parse().map_err(|_| bad("depth"))?;
+    let tags = match next("tags")? {
+        "-" => Vec::new(),
+        list => list
+            .split(',')
+            .take(crate::limits::MAX_SEAL_TAGS)
+            .map(|t| {
+                data_encoding::BASE64URL_NOPAD
+                    .decode(t.as_bytes())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("tags"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let signature = match next("signature")? {
+        "-" => String::new(),
+        sig => sig.to_string(),
     };
     Ok((
         operation,
         Seal {
-            origin: header(h, H_ORIGIN)?.to_string(),
-            timestamp_ms: number(H_TIME)?,
-            seq: number(H_SEQ)?,
-            depth: u32::try_from(number(H_DEPTH)?)
-                .map_err(|_| format!("header {H_DEPTH} is out of range"))?,
-            signature: header(h, H_SIGNATURE)?.to_string(),
+            origin,
+            timestamp_ms,
+            seq,
+            depth,
+            tags,
+            signature,
         },
     ))
 }
@@ -470,7 +641,9 @@ struct Server {
     local: Arc<dyn LocalActors>,
     providers: Arc<dyn LocalProviders>,
     verifier: Arc<Mutex<Verifier>>,
+    directory: Arc<Directory>,
     blocked: Arc<BlockSet>,
+    counters: Arc<RpcCounters>,
 }
 
 impl Server {
@@ -482,42 +655,62 @@ impl Server {
         }
     }
 
+    /// Checks an invocation's seal and the block list; the operation and
+    /// call depth to run it at, or why it is refused (logged).
+    fn check(
+        &self,
+        msg: &async_nats::Message,
+        caller: &str,
+        operation: String,
+        seal: &Seal,
+    ) -> Result<(String, u32), Failed> {
+        let target = self.target();
+        let origin = seal.origin.as_str();
+        let inv = Invocation {
+            lattice: &self.lattice,
+            subject: msg.subject.as_str(),
+            operation: &operation,
+            payload: &msg.payload,
+            depth: seal.depth,
+        };
+        let peer = self.directory.peer(origin);
+        let verified = self
+            .verifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .verify(seal, &inv, crate::now_millis(), peer.as_deref());
+        if let Err(e) = verified {
+            tracing::warn!(%target, %origin, "invocation refused: {e}");
+            return Err(Failed {
+                message: format!("invocation refused: {e}"),
+                reseal: matches!(e, Refused::NotForThisHost { .. }),
+            });
+        }
+        let actor = match &self.served {
+            Served::Actor(key) => key.as_str(),
+            Served::Binding(b) => b.actor.as_str(),
+        };
+        if let Some(k) = self.blocked.any(&[origin, caller, actor]) {
+            tracing::warn!(%target, %origin, %caller, "invocation refused: {k} is blocked");
+            return Err(format!("invocation refused: {k} is blocked in the lattice").into());
+        }
+        Ok((operation, seal.depth))
+    }
+
     async fn serve_one(&self, msg: async_nats::Message) {
         let target = self.target();
         let Some(reply_to) = msg.reply.clone() else {
             tracing::warn!(%target, "invocation without a reply subject dropped");
             return;
         };
-        let checked = parse_seal(msg.headers.as_ref()).and_then(|(operation, seal)| {
-            let inv = Invocation {
-                lattice: &self.lattice,
-                subject: msg.subject.as_str(),
-                operation: &operation,
-                payload: &msg.payload,
-                depth: seal.depth,
-            };
-            let mut v = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
-            v.verify(&seal, &inv, crate::now_millis())
-                .map_err(|e: Refused| {
-                    tracing::warn!(%target, origin = %seal.origin, "invocation refused: {e}");
-                    format!("invocation refused: {e}")
-                })?;
-            Ok((operation, seal.depth))
-        });
         let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
-        let origin = header(msg.headers.as_ref(), H_ORIGIN).unwrap_or("");
-        let checked = checked.and_then(|operation| {
-            let actor = match &self.served {
-                Served::Actor(key) => key.as_str(),
-                Served::Binding(b) => b.actor.as_str(),
-            };
-            match self.blocked.any(&[origin, caller, actor]) {
-                Some(k) => {
-                    tracing::warn!(%target, %origin, %caller, "invocation refused: {k} is blocked");
-                    Err(format!("invocation refused: {k} is blocked in the lattice"))
-                }
-                None => Ok(operation),
-            }
+        let checked = parse_seal(msg.headers.as_ref())
+            .map_err(Failed::from)
+            .and_then(|(operation, seal)| self.check(&msg, caller, operation, &seal));
+        RpcCounters::bump(if checked.is_ok() {
+            &self.counters.received
+        } else {
+            &self.counters.refused
         });
         let result = match (checked, &self.served) {
             (Ok((operation, depth)), Served::Actor(actor)) => {
@@ -525,10 +718,13 @@ impl Server {
                 self.local
                     .invoke(caller, actor, &operation, &msg.payload, shape, depth)
                     .await
+                    .map_err(Failed::from)
             }
-            (Ok((operation, _)), Served::Binding(b)) => {
-                self.providers.call(b, &operation, &msg.payload).await
-            }
+            (Ok((operation, _)), Served::Binding(b)) => self
+                .providers
+                .call(b, &operation, &msg.payload)
+                .await
+                .map_err(Failed::from),
             (Err(e), _) => Err(e),
         };
         let sent = match result {
@@ -536,9 +732,12 @@ impl Server {
             Err(e) => {
                 let mut h = HeaderMap::new();
                 // Header values are single lines.
-                h.insert(H_ERROR, e.replace(['\r', '\n'], " ").as_str());
+                h.insert(H_ERROR, e.message.replace(['\r', '\n'], " ").as_str());
+                if e.reseal {
+                    h.insert(H_RESEAL, "1");
+                }
                 self.client
-                    .publish_with_headers(reply_to, h, Vec::<u8>::new().into())
+                    .publish_with_headers(reply_to, h, bytes::Bytes::new())
                     .await
             }
         };

@@ -122,6 +122,10 @@ pub struct HostRecord {
     /// Its bindings.
     #[serde(default)]
     pub bindings: Vec<BindingRecord>,
+    /// Its exchange key, signed by it: other hosts derive the MAC keys of
+    /// invocations between them and it from this ([`crate::pairing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<crate::pairing::Exchange>,
 }
 
 /// How long to wait before reconnect attempt `attempts` (1, 2, …): at
@@ -267,6 +271,64 @@ impl Lattice {
     /// Changes when the client reconnects.
     pub(crate) fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
         self.connections.clone()
+    }
+
+    /// The hosts bucket.
+    pub(crate) fn hosts_bucket(&self) -> &kv::Store {
+        &self.hosts
+    }
+
+    /// Follows every change of `bucket`, its current values first, calling
+    /// `on_entry` for each (on the current runtime) until the client is
+    /// gone. The first watch is made before this returns (an error names
+    /// the bucket); a watch lost with its connection is made again at once
+    /// after a reconnect (its consumer lived on the old connection, and a
+    /// restarted server has none), and again replays the current values:
+    /// `on_entry` must be idempotent.
+    pub(crate) async fn follow(
+        &self,
+        bucket: kv::Store,
+        what: &'static str,
+        mut on_entry: impl FnMut(kv::Entry) + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, LatticeError> {
+        let err = |reason| LatticeError::State {
+            bucket: format!("{} ({what})", self.name),
+            reason,
+        };
+        let first = timed(err, bucket.watch_with_history(">"), STATE_TIMEOUT).await?;
+        let name = self.name.clone();
+        let mut connections = self.connections();
+        connections.mark_unchanged();
+        Ok(tokio::spawn(async move {
+            let mut watch = Some(first);
+            loop {
+                let mut w = match watch.take() {
+                    Some(w) => w,
+                    None => match bucket.watch_with_history(">").await {
+                        Ok(w) => w,
+                        Err(e) => {
+                            tracing::warn!(lattice = %name, "cannot watch the {what}: {e}");
+                            tokio::time::sleep(crate::limits::HEARTBEAT_INTERVAL).await;
+                            continue;
+                        }
+                    },
+                };
+                loop {
+                    let next = tokio::select! {
+                        next = w.next() => next,
+                        changed = connections.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            None
+                        }
+                    };
+                    let Some(Ok(entry)) = next else { break };
+                    on_entry(entry);
+                }
+                tracing::info!(lattice = %name, "watching the {what} again");
+            }
+        }))
     }
 
     /// The block list's bucket.

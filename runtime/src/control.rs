@@ -256,6 +256,7 @@ pub(crate) fn host_record(
                 values: b.values.into_keys().collect(),
             })
             .collect(),
+        exchange: None,
     }
 }
 

@@ -318,6 +318,12 @@ impl Host {
             None => nkeys::KeyPair::new_server(),
         };
         let id = key.public_key();
+        // The view of the lattice, with the MAC keys shared with each host.
+        let directory = wascc_lattice::directory::Directory::new(
+            &opts.lattice,
+            &id,
+            wascc_lattice::pairing::ExchangeKey::generate(&key, &opts.lattice),
+        );
         let sealer = Arc::new(wascc_lattice::invocation::Sealer::new(key));
         let verifier = wascc_lattice::invocation::Verifier::new(
             run.trusted_hosts.clone(),
@@ -326,6 +332,7 @@ impl Host {
         let rpc = wascc_lattice::rpc::Rpc::new(
             lattice.clone(),
             sealer,
+            directory.clone(),
             rt.handle().clone(),
             self.dispatcher.clone(),
             Arc::new(self.control.clone()),
@@ -343,7 +350,12 @@ impl Host {
                 opts.lattice.clone(),
                 labels.clone(),
             );
-            Arc::new(move || crate::control::host_record(&control, &id, &name, &labels, started_at))
+            let exchange = directory.exchange().clone();
+            Arc::new(move || {
+                let mut r = crate::control::host_record(&control, &id, &name, &labels, started_at);
+                r.exchange = Some(exchange.clone());
+                r
+            })
         };
         // The block list before anything is served: what it names stops
         // first (a host joining later honours it). What a block stops is
@@ -381,6 +393,7 @@ impl Host {
             });
             rt.block_on(lattice.watch_blocklist(self.control.blocked().clone(), on_change))?
         };
+        let view = rt.block_on(directory.follow(&lattice))?;
         rt.block_on(async {
             for a in shared.actors.load().iter() {
                 // A blocked actor is being stopped: not served.
@@ -436,6 +449,7 @@ impl Host {
             rpc,
             control,
             blocklist,
+            view,
             lattice,
             id,
         })
@@ -522,6 +536,8 @@ struct LatticeSession {
     rpc: Arc<wascc_lattice::rpc::Rpc>,
     control: tokio::task::JoinHandle<()>,
     blocklist: tokio::task::JoinHandle<()>,
+    /// Keeps the view of the lattice (and MAC keys) current.
+    view: tokio::task::JoinHandle<()>,
     lattice: wascc_lattice::Lattice,
     id: String,
 }
@@ -532,6 +548,7 @@ impl LatticeSession {
     async fn leave(self) {
         self.control.abort();
         self.blocklist.abort();
+        self.view.abort();
         self.rpc.unserve_all();
         if let Err(e) = self.membership.leave().await {
             tracing::warn!("leaving the lattice: {e}");
@@ -602,7 +619,12 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
         wascc_scheduler::spawn_local(http::metrics_loop(
             listener,
             Rc::new(move || {
-                metrics::prometheus(&metrics::snapshot(&shared.meters, shared.actors.usage()))
+                let mut out =
+                    metrics::prometheus(&metrics::snapshot(&shared.meters, shared.actors.usage()));
+                if let Some(rpc) = shared.remote.get() {
+                    out.push_str(&rpc.counts().prometheus());
+                }
+                out
             }),
             stopping.clone(),
         ));

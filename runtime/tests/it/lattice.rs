@@ -187,9 +187,21 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         "--shards",
         "1",
     ];
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let with_metrics = |port: u16| {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        v.extend(["--metrics".to_string(), format!("127.0.0.1:{port}")]);
+        v
+    };
+    let (args_a, args_b) = (with_metrics(metrics_a), with_metrics(metrics_b));
     let work_b = Workdir::new();
     let b_manifest = format!("actors: [{}]\n", work_b.write("b.wasm", &kb.wasm).display());
-    let _b = HostProc::start(work_b, &b_manifest, &args);
+    let b = HostProc::start(
+        work_b,
+        &b_manifest,
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let b_id = host_id(&b);
     let work_a = Workdir::new();
     let port = free_port();
     let a_manifest = format!(
@@ -197,11 +209,47 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         work_a.write("a.wasm", &ka.wasm).display(),
         ka.key
     );
-    let _a = HostProc::start(work_a, &a_manifest, &args);
+    let _a = HostProc::start(
+        work_a,
+        &a_manifest,
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 
     // Actor a (host A) calls actor b, which runs only on host B.
     let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
     assert_eq!(r.json()["reply"], "ping", "{}", r.text());
+    // Once each host has the other's exchange key from the lattice state,
+    // invocations carry MAC tags, not signatures, and pass.
+    let sent = |seal: &str| sum(&scrape(metrics_a), "wascc_lattice_sent_total", seal);
+    let accepted = || {
+        sum(
+            &scrape(metrics_b),
+            "wascc_lattice_received_total",
+            "accepted",
+        )
+    };
+    wait_until(
+        "a call sealed with a MAC",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+            assert_eq!(r.json()["reply"], "ping", "{}", r.text());
+            sent("mac") > 0
+        },
+    );
+    let (macs, signed, received) = (sent("mac"), sent("signature"), accepted());
+    for _ in 0..5 {
+        let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+        assert_eq!(r.json()["reply"], "ping", "{}", r.text());
+    }
+    assert_eq!(sent("mac"), macs + 5);
+    assert_eq!(sent("signature"), signed);
+    assert_eq!(accepted(), received + 5);
+    assert_eq!(
+        scrape(metrics_a).get("wascc_lattice_resealed_total"),
+        Some(&0)
+    );
     // An actor no host runs: a clear error, not a hang.
     let nobody = nkeys::KeyPair::new_module().public_key();
     let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
@@ -259,6 +307,90 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         too_deep.contains("exceeds the call depth limit of 16"),
         "{too_deep}"
     );
+
+    // MAC-tagged seals of our own: this test joins as a participant (its
+    // exchange key in the state), tags for host B from its view.
+    let me = rt
+        .block_on(wascc_lattice::Participant::join(
+            &state,
+            nkeys::KeyPair::new_server(),
+        ))
+        .unwrap();
+    // (The test's runtime runs the view's watch only while it is driven.)
+    let drive = || rt.block_on(async { tokio::time::sleep(Duration::from_millis(10)).await });
+    let mut accepted_seal = None;
+    wait_until(
+        "B checks our MAC tags",
+        Duration::from_secs(10),
+        Duration::from_millis(1),
+        || {
+            drive();
+            let Some(seal) = tagged(&me, &subject, &inv) else {
+                return false;
+            };
+            assert!(seal.signature.is_empty() && seal.tags.len() == 1);
+            assert_eq!(
+                me.directory.recipients(&subject).unwrap().hosts(),
+                std::slice::from_ref(&b_id)
+            );
+            match send(payload.clone(), &seal) {
+                Ok(reply) => {
+                    assert_eq!(reply, payload);
+                    accepted_seal = Some(seal);
+                    true
+                }
+                // B has not read our record yet.
+                Err(e) if e.contains("no MAC tag") => false,
+                Err(e) => panic!("{e}"),
+            }
+        },
+    );
+    let seal = accepted_seal.unwrap();
+    let replayed = send(payload.clone(), &seal).unwrap_err();
+    assert!(replayed.contains("already received"), "{replayed}");
+    let fresh = tagged(&me, &subject, &inv).unwrap();
+    let altered = send(vec![0xa1, b'y'], &fresh).unwrap_err();
+    assert!(altered.contains("no MAC tag from host"), "{altered}");
+    // Another lattice member cannot speak for us: its tags are its own.
+    let other = rt
+        .block_on(wascc_lattice::Participant::join(
+            &state,
+            nkeys::KeyPair::new_server(),
+        ))
+        .unwrap();
+    let mut forged = None;
+    wait_until(
+        "a route with keys",
+        Duration::from_secs(10),
+        Duration::from_millis(1),
+        || {
+            drive();
+            forged = tagged(&other, &subject, &inv);
+            forged.is_some()
+        },
+    );
+    let mut forged = forged.unwrap();
+    forged.origin = me.sealer.origin().to_string();
+    let forged = send(payload.clone(), &forged).unwrap_err();
+    assert!(forged.contains("no MAC tag from host"), "{forged}");
+    // Ours still pass.
+    assert_eq!(send(payload.clone(), &fresh), Ok(payload.clone()));
+}
+
+/// A seal by `who` with MAC tags for the hosts serving `subject`, if its
+/// view has their keys.
+fn tagged(
+    who: &wascc_lattice::Participant,
+    subject: &str,
+    inv: &wascc_lattice::invocation::Invocation<'_>,
+) -> Option<wascc_lattice::invocation::Seal> {
+    who.directory
+        .recipients(subject)
+        .filter(|r| !r.keys().is_empty())
+        .map(|r| {
+            who.sealer
+                .seal_for(inv, wascc_lattice::now_millis(), r.keys())
+        })
 }
 
 #[test]

@@ -6,7 +6,6 @@ use crate::contracts::KITCHEN_CAPS;
 use crate::support::*;
 use nkeys::KeyPair;
 use serde_json::Value;
-use std::collections::HashMap;
 use wascc_bench::signed_actor;
 
 /// Two kitchen actors (different keys): `a` everywhere, `b` with the given
@@ -57,28 +56,6 @@ bindings:
         port_b,
         metrics,
     }
-}
-
-/// Prometheus samples as `name{labels}` → value.
-fn scrape(port: u16) -> HashMap<String, u64> {
-    let r = get(port, "/metrics");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.text()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (k, v) = l.rsplit_once(' ').expect("sample line");
-            (k.to_string(), v.parse().expect("integer sample"))
-        })
-        .collect()
-}
-
-fn sum(samples: &HashMap<String, u64>, name: &str, label: &str) -> u64 {
-    samples
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{name}{{")) && k.contains(label))
-        .map(|(_, v)| v)
-        .sum()
 }
 
 #[test]

@@ -380,3 +380,25 @@ pub fn wait_until(
     }
     started.elapsed()
 }
+
+/// Prometheus samples as `name{labels}` → value.
+pub fn scrape(port: u16) -> std::collections::HashMap<String, u64> {
+    let r = get(port, "/metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').expect("sample line");
+            (k.to_string(), v.parse().expect("integer sample"))
+        })
+        .collect()
+}
+
+pub fn sum(samples: &std::collections::HashMap<String, u64>, name: &str, label: &str) -> u64 {
+    samples
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{name}{{")) && k.contains(label))
+        .map(|(_, v)| v)
+        .sum()
+}

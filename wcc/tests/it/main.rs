@@ -227,6 +227,7 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
             binding: "default".into(),
             values: vec!["URL".into()],
         }],
+        exchange: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
