@@ -252,6 +252,9 @@ pub struct Rpc {
     verifier: Arc<Mutex<Verifier>>,
     blocked: Arc<BlockSet>,
     counters: Arc<RpcCounters>,
+    outbox: Arc<Outbox>,
+    /// Publishes the outbox.
+    replier: tokio::task::JoinHandle<()>,
     /// Each subject served: the signal that ends its subscription.
     serving: Mutex<HashMap<String, Subscription>>,
 }
@@ -273,7 +276,11 @@ impl Rpc {
         verifier: Verifier,
         blocked: Arc<BlockSet>,
     ) -> Arc<Rpc> {
+        let outbox = Arc::new(Outbox::default());
+        let replier = runtime.spawn(outbox.clone().publish(lattice.client().clone()));
         Arc::new(Rpc {
+            outbox,
+            replier,
             lattice,
             sealer,
             directory,
@@ -491,7 +498,6 @@ impl Rpc {
             })?;
         // One shared context per subject: a message costs one Arc clone.
         let server = Arc::new(Server {
-            client: self.lattice.client().clone(),
             lattice: self.lattice.name().to_string(),
             served,
             local: self.local.clone(),
@@ -500,6 +506,7 @@ impl Rpc {
             directory: self.directory.clone(),
             blocked: self.blocked.clone(),
             counters: self.counters.clone(),
+            outbox: self.outbox.clone(),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         self.runtime.spawn(async move {
@@ -546,6 +553,12 @@ impl Rpc {
 
     fn lock_serving(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subscription>> {
         self.serving.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Rpc {
+    fn drop(&mut self) {
+        self.replier.abort();
     }
 }
 
@@ -635,7 +648,6 @@ enum Served {
 
 /// What serving one subject needs.
 struct Server {
-    client: async_nats::Client,
     lattice: String,
     served: Served,
     local: Arc<dyn LocalActors>,
@@ -644,6 +656,7 @@ struct Server {
     directory: Arc<Directory>,
     blocked: Arc<BlockSet>,
     counters: Arc<RpcCounters>,
+    outbox: Arc<Outbox>,
 }
 
 impl Server {
@@ -727,22 +740,58 @@ impl Server {
                 .map_err(Failed::from),
             (Err(e), _) => Err(e),
         };
-        let sent = match result {
-            Ok(payload) => self.client.publish(reply_to, payload.into()).await,
-            Err(e) => {
-                let mut h = HeaderMap::new();
-                // Header values are single lines.
-                h.insert(H_ERROR, e.message.replace(['\r', '\n'], " ").as_str());
-                if e.reseal {
-                    h.insert(H_RESEAL, "1");
+        self.outbox.push(reply_to, result);
+    }
+}
+
+/// Replies of invocations, published by one task in batches: each
+/// publication wakes the NATS connection's task, which tokio runs next
+/// (its LIFO slot), so replies published one by one as the shards answer
+/// cost one socket write each — the largest cost of serving under load
+/// (a loopback write also runs the receiver's TCP stack). Gathered here,
+/// the replies ready at one moment go out in one write.
+#[derive(Default)]
+struct Outbox {
+    queue: Mutex<Vec<(async_nats::Subject, Result<Vec<u8>, Failed>)>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Outbox {
+    fn push(&self, to: async_nats::Subject, result: Result<Vec<u8>, Failed>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((to, result));
+        self.ready.notify_one();
+    }
+
+    /// Publishes replies until the client is gone.
+    async fn publish(self: Arc<Self>, client: async_nats::Client) {
+        loop {
+            self.ready.notified().await;
+            // Replies that become ready meanwhile (other invocations woken
+            // by their shards) join this batch.
+            tokio::task::yield_now().await;
+            let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            for (to, result) in batch {
+                let sent = match result {
+                    Ok(payload) => client.publish(to, payload.into()).await,
+                    Err(e) => {
+                        let mut h = HeaderMap::new();
+                        // Header values are single lines.
+                        h.insert(H_ERROR, e.message.replace(['\r', '\n'], " ").as_str());
+                        if e.reseal {
+                            h.insert(H_RESEAL, "1");
+                        }
+                        client
+                            .publish_with_headers(to, h, bytes::Bytes::new())
+                            .await
+                    }
+                };
+                if let Err(e) = sent {
+                    tracing::warn!("cannot send the reply of an invocation: {e}");
                 }
-                self.client
-                    .publish_with_headers(reply_to, h, bytes::Bytes::new())
-                    .await
             }
-        };
-        if let Err(e) = sent {
-            tracing::warn!(%target, "cannot send the reply of an invocation: {e}");
         }
     }
 }
