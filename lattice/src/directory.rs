@@ -251,3 +251,76 @@ fn rebuild(view: &mut View, mut subjects: Vec<String>) {
         view.routes.insert(s, Arc::new(route));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ActorRecord;
+    use nkeys::KeyPair;
+    use std::time::Duration;
+
+    fn record(id: &str, actors: &[&str], exchange: Option<Exchange>) -> HostRecord {
+        HostRecord {
+            id: id.to_string(),
+            lattice: "l".into(),
+            labels: Default::default(),
+            version: "1".into(),
+            started_at: 0,
+            heartbeat_at: 0,
+            actors: actors
+                .iter()
+                .map(|k| ActorRecord {
+                    key: k.to_string(),
+                    name: "a".into(),
+                    account: String::new(),
+                    caps: Vec::new(),
+                })
+                .collect(),
+            providers: Vec::new(),
+            bindings: Vec::new(),
+            exchange,
+        }
+    }
+
+    #[test]
+    fn routes_follow_records_and_need_a_key_for_every_host() {
+        let me = KeyPair::new_server();
+        let dir = Directory::new("l", &me.public_key(), ExchangeKey::generate(&me, "l"));
+        let (b, c) = (KeyPair::new_server(), KeyPair::new_server());
+        let (bid, cid) = (b.public_key(), c.public_key());
+        let xb = ExchangeKey::generate(&b, "l").published().clone();
+        let subject = crate::actor_subject("l", "MX");
+        let now = Instant::now();
+        dir.update(record(&bid, &["MX"], Some(xb.clone())), now);
+        let route = dir.recipients(&subject).unwrap();
+        assert_eq!(route.hosts(), std::slice::from_ref(&bid));
+        assert_eq!(route.keys().len(), 1);
+        assert!(dir.peer(&bid).is_some());
+        // A host without an exchange key serving it too: the route has no
+        // keys (invocations are signed), until it is gone.
+        dir.update(record(&cid, &["MX"], None), now);
+        let route = dir.recipients(&subject).unwrap();
+        assert_eq!(route.hosts().len(), 2);
+        assert!(route.keys().is_empty());
+        dir.remove(&cid);
+        assert_eq!(dir.recipients(&subject).unwrap().keys().len(), 1);
+        // Our own record routes nothing; a heartbeat keeps the same keys.
+        dir.update(record(&me.public_key(), &["MY"], None), now);
+        assert!(dir.recipients(&crate::actor_subject("l", "MY")).is_none());
+        let peer = dir.peer(&bid).unwrap();
+        dir.update(record(&bid, &["MX"], Some(xb.clone())), now);
+        assert!(Arc::ptr_eq(&peer, &dir.peer(&bid).unwrap()));
+        // The actor stops there: no route.
+        dir.update(record(&bid, &[], Some(xb)), now);
+        assert!(dir.recipients(&subject).is_none());
+        // A forged exchange key (B's record with C's key) gives no keys.
+        let xc = ExchangeKey::generate(&c, "l").published().clone();
+        dir.update(record(&bid, &["MX"], Some(xc)), now);
+        assert!(dir.peer(&bid).is_none());
+        assert!(dir.recipients(&subject).unwrap().keys().is_empty());
+        // Not heard from within the TTL: forgotten.
+        dir.sweep(now + HOST_TTL + Duration::from_secs(1));
+        assert!(dir.recipients(&subject).is_none());
+        assert!(dir.peer(&bid).is_none());
+    }
+}
