@@ -145,6 +145,8 @@ async-nats requester and responder, same run, same server.
 Block list propagation: a block of the calling actor's key refused at the
 host after {r["block_p50_us"]/1000:.2f} ms (median; worst {r["block_max_us"]/1000:.2f} ms; target ≤ 1 s:
 {verdict(r["block_max_us"], 1e6)}); lifted after {r["unblock_p50_us"]/1000:.2f} ms.
+Measured invocations sealed with MAC tags: {r["sealed"]["mac"]:,}; signed:
+{r["sealed"]["signature"]:,}; sent again signed: {r["sealed"]["resealed"]:,}.
 
 """
 except FileNotFoundError:
