@@ -750,9 +750,12 @@ impl Server {
 /// cost one socket write each — the largest cost of serving under load
 /// (a loopback write also runs the receiver's TCP stack). Gathered here,
 /// the replies ready at one moment go out in one write.
+/// A reply to send: where, and the payload or the error.
+type Outgoing = (async_nats::Subject, Result<Vec<u8>, Failed>);
+
 #[derive(Default)]
 struct Outbox {
-    queue: Mutex<Vec<(async_nats::Subject, Result<Vec<u8>, Failed>)>>,
+    queue: Mutex<Vec<Outgoing>>,
     ready: tokio::sync::Notify,
 }
 
