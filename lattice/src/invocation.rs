@@ -152,6 +152,48 @@ fn signed_bytes(inv: &Invocation<'_>, origin: &str, timestamp_ms: u64, seq: u64)
     .into_bytes()
 }
 
+/// Which invocation a reply answers, and who answers it: what a reply's
+/// seal covers besides the reply itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// The lattice name.
+    pub lattice: &'a str,
+    /// The invocation's subject.
+    pub subject: &'a str,
+    /// The invoking host.
+    pub origin: &'a str,
+    /// The invocation's sequence number (from that host).
+    pub seq: u64,
+    /// The answering host.
+    pub responder: &'a str,
+}
+
+/// The bytes a reply's seal covers: the invocation it answers, the
+/// answering host, whether it is an error, and the SHA-256 of its payload
+/// (or error message). Bound to one invocation: a reply cannot be replayed
+/// as the answer to another.
+pub fn reply_bytes(answer: &Answer<'_>, error: bool, payload: &[u8]) -> Vec<u8> {
+    let hash = data_encoding::HEXUPPER.encode(&Sha256::digest(payload));
+    let kind = if error { "error" } else { "ok" };
+    format!(
+        "wascc-reply-v1\n{}\n{}\n{}\n{}\n{}\n{kind}\n{hash}",
+        answer.lattice, answer.subject, answer.origin, answer.seq, answer.responder
+    )
+    .into_bytes()
+}
+
+/// Whether `signature` (base64url) is host `host`'s ed25519 signature of
+/// `bytes`.
+pub fn signed_by(host: &str, bytes: &[u8], signature: &str) -> bool {
+    let Ok(key) = KeyPair::from_public_key(host) else {
+        return false;
+    };
+    let Ok(sig) = data_encoding::BASE64URL_NOPAD.decode(signature.as_bytes()) else {
+        return false;
+    };
+    host.starts_with('N') && key.verify(bytes, &sig).is_ok()
+}
+
 /// Seals a host's outgoing invocations. Shareable between threads.
 pub struct Sealer {
     key: KeyPair,
@@ -174,17 +216,19 @@ impl Sealer {
         &self.origin
     }
 
+    /// The host's ed25519 signature of `bytes`, base64url (empty for a
+    /// key without its seed, which every receiver refuses).
+    pub fn sign(&self, bytes: &[u8]) -> String {
+        self.key
+            .sign(bytes)
+            .map(|s| data_encoding::BASE64URL_NOPAD.encode(&s))
+            .unwrap_or_default()
+    }
+
     /// Seals `inv` at `now_ms` with a signature (any host can check it).
     pub fn seal(&self, inv: &Invocation<'_>, now_ms: u64) -> Seal {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let bytes = signed_bytes(inv, &self.origin, now_ms, seq);
-        // Signing with a seed-bearing key pair cannot fail; an empty
-        // signature (a key without its seed) is refused by every receiver.
-        let signature = self
-            .key
-            .sign(&bytes)
-            .map(|s| data_encoding::BASE64URL_NOPAD.encode(&s))
-            .unwrap_or_default();
+        let signature = self.sign(&signed_bytes(inv, &self.origin, now_ms, seq));
         Seal {
             origin: self.origin.clone(),
             timestamp_ms: now_ms,
@@ -555,6 +599,42 @@ mod tests {
         let both = sealer.seal_for(&inv(b"x"), now, &[pair(0, 1), pair(0, 2)]);
         assert_eq!(v1.verify(&both, &inv(b"x"), now, Some(&at1)), Ok(()));
         assert_eq!(v2.verify(&both, &inv(b"x"), now, Some(&at2)), Ok(()));
+    }
+
+    #[test]
+    fn a_reply_seal_binds_the_invocation_and_the_answering_host() {
+        let host = KeyPair::new_server();
+        let sealer = Sealer::new(KeyPair::from_seed(&host.seed().unwrap()).unwrap());
+        let answer = Answer {
+            lattice: "default",
+            subject: "wasmbus.v1.default.actor.MABC",
+            origin: "NORIGIN",
+            seq: 7,
+            responder: sealer.origin(),
+        };
+        let bytes = reply_bytes(&answer, false, b"reply");
+        let sig = sealer.sign(&bytes);
+        assert!(signed_by(sealer.origin(), &bytes, &sig));
+        // Another invocation, payload, kind or host: another text.
+        for other in [
+            reply_bytes(&Answer { seq: 8, ..answer }, false, b"reply"),
+            reply_bytes(
+                &Answer {
+                    origin: "NOTHER",
+                    ..answer
+                },
+                false,
+                b"reply",
+            ),
+            reply_bytes(&answer, false, b"replY"),
+            reply_bytes(&answer, true, b"reply"),
+        ] {
+            assert!(!signed_by(sealer.origin(), &other, &sig));
+        }
+        let impostor = KeyPair::new_server().public_key();
+        assert!(!signed_by(&impostor, &bytes, &sig));
+        assert!(!signed_by("not a key", &bytes, &sig));
+        assert!(!signed_by(sealer.origin(), &bytes, "!!"));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 use crate::actor_subject;
 use crate::blocklist::BlockSet;
 use crate::directory::Directory;
-use crate::invocation::{Invocation, Refused, Seal, Sealer, Verifier};
+use crate::invocation::{
+    Answer, Invocation, Refused, Seal, Sealer, Verifier, reply_bytes, signed_by,
+};
 use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
 use crate::state::Lattice;
 use async_nats::HeaderMap;
@@ -67,6 +69,9 @@ const H_CALLER: &str = "wascc-caller";
 /// <signature>`, tags base64url joined by `,`, `-` for none.
 const H_SEAL: &str = "wascc-seal";
 const H_ERROR: &str = "wascc-error";
+/// The seal of a reply: `<answering host> <tag> <signature>` (`-` for
+/// none), over [`crate::invocation::reply_bytes`].
+const H_REPLY: &str = "wascc-reply";
 /// On an error reply: the seal carried no tag for the receiving host and
 /// no signature; the sender signs the invocation and sends it again.
 const H_RESEAL: &str = "wascc-reseal";
@@ -75,7 +80,8 @@ const H_SHAPE: &str = "wascc-shape";
 const SHAPE_CURRENT: &str = "current";
 
 /// Sends one sealed invocation and waits for its reply (or an error that
-/// names what failed). Public so that tests can send seals of their own.
+/// names what failed). Public so that tests can send seals of their own;
+/// the reply's seal is not checked.
 pub async fn request_sealed(
     client: &async_nats::Client,
     subject: &str,
@@ -94,6 +100,7 @@ pub async fn request_sealed(
         false,
     )
     .await
+    .map(|(payload, _)| payload.to_vec())
     .map_err(|e| e.message)
 }
 
@@ -142,7 +149,7 @@ async fn request_with(
     payload: bytes::Bytes,
     seal: &Seal,
     shape: bool,
-) -> Result<Vec<u8>, Failed> {
+) -> Result<(bytes::Bytes, Option<String>), Failed> {
     let mut h = HeaderMap::new();
     h.insert(H_OPERATION, operation);
     h.insert(H_CALLER, caller);
@@ -174,7 +181,55 @@ async fn request_with(
             reseal: h.get(H_RESEAL).is_some(),
         });
     }
-    Ok(reply.payload.to_vec())
+    let seal = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(H_REPLY))
+        .map(|v| v.as_str().to_string());
+    Ok((reply.payload, seal))
+}
+
+/// Checks the seal of a successful reply to invocation `answer` (its
+/// `responder` taken from the seal): a MAC tag with the keys shared with
+/// the answering host, or its signature; refused from a blocked host. An
+/// error reply is not checked: it is reported as an error either way.
+fn check_reply(
+    directory: &Directory,
+    blocked: &BlockSet,
+    answer: Answer<'_>,
+    seal: Option<&str>,
+    payload: &[u8],
+) -> Result<(), String> {
+    let unsealed = || "the reply is not sealed by a host of the lattice".to_string();
+    let mut parts = seal.ok_or_else(unsealed)?.split(' ');
+    let (Some(responder), Some(tag), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(unsealed());
+    };
+    if let Some(k) = blocked.any(&[responder]) {
+        return Err(format!(
+            "the reply comes from host {k}, which is blocked in the lattice"
+        ));
+    }
+    let answer = Answer {
+        responder,
+        ..answer
+    };
+    let bytes = reply_bytes(&answer, false, payload);
+    let tagged = tag != "-"
+        && directory.peer(responder).is_some_and(|p| {
+            data_encoding::BASE64URL_NOPAD
+                .decode(tag.as_bytes())
+                .ok()
+                .and_then(|t| t.try_into().ok())
+                .is_some_and(|t: crate::pairing::Tag| p.check(&bytes, &[t]))
+        });
+    if tagged || (sig != "-" && signed_by(responder, &bytes, sig)) {
+        return Ok(());
+    }
+    tracing::warn!(%responder, subject = %answer.subject, "reply refused: its seal does not match");
+    Err(format!(
+        "the reply's seal (host {responder}) does not match it (forged or altered)"
+    ))
 }
 
 /// Counts of a host's remote invocations, by how they were sealed.
@@ -391,6 +446,7 @@ impl Rpc {
         let client = self.lattice.client().clone();
         let (sealer, lattice) = (self.sealer.clone(), self.lattice.name().to_string());
         let (directory, counters) = (self.directory.clone(), self.counters.clone());
+        let blocked = self.blocked.clone();
         let (caller, operation) = (caller.to_string(), operation.to_string());
         // Sealed on the services runtime, not on the caller's thread (a
         // shard): a signature, when one is needed, costs tens of µs.
@@ -415,7 +471,10 @@ impl Rpc {
                 let (client, subject, caller, operation, payload) =
                     (&client, &subject, &caller, &operation, payload.clone());
                 async move {
-                    request_with(client, subject, caller, operation, payload, &seal, shape).await
+                    let seq = seal.seq;
+                    request_with(client, subject, caller, operation, payload, &seal, shape)
+                        .await
+                        .map(|(payload, reply_seal)| (seq, payload, reply_seal))
                 }
             };
             let reply = match send(seal).await {
@@ -429,7 +488,17 @@ impl Rpc {
                 }
                 other => other,
             };
-            reply.map_err(|e| format!("{what}: {}", e.message))
+            let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
+            let answer = Answer {
+                lattice: &lattice,
+                subject: &subject,
+                origin: sealer.origin(),
+                seq,
+                responder: "",
+            };
+            check_reply(&directory, &blocked, answer, reply_seal.as_deref(), &reply)
+                .map_err(|e| format!("{what}: {e}"))?;
+            Ok(reply.to_vec())
         });
         Box::pin(async move {
             task.await
@@ -507,6 +576,7 @@ impl Rpc {
             blocked: self.blocked.clone(),
             counters: self.counters.clone(),
             outbox: self.outbox.clone(),
+            sealer: self.sealer.clone(),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         self.runtime.spawn(async move {
@@ -657,6 +727,8 @@ struct Server {
     blocked: Arc<BlockSet>,
     counters: Arc<RpcCounters>,
     outbox: Arc<Outbox>,
+    /// Seals replies (signs those to hosts it shares no keys with).
+    sealer: Arc<Sealer>,
 }
 
 impl Server {
@@ -717,9 +789,13 @@ impl Server {
             return;
         };
         let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
-        let checked = parse_seal(msg.headers.as_ref())
-            .map_err(Failed::from)
-            .and_then(|(operation, seal)| self.check(&msg, caller, operation, &seal));
+        let (checked, asker) = match parse_seal(msg.headers.as_ref()) {
+            Ok((operation, seal)) => (
+                self.check(&msg, caller, operation, &seal),
+                Some((seal.origin, seal.seq)),
+            ),
+            Err(e) => (Err(Failed::from(e)), None),
+        };
         RpcCounters::bump(if checked.is_ok() {
             &self.counters.received
         } else {
@@ -740,9 +816,46 @@ impl Server {
                 .map_err(Failed::from),
             (Err(e), _) => Err(e),
         };
+        let result = result.map(|payload| {
+            let seal = asker.map(|(origin, seq)| self.seal_reply(&msg, &origin, seq, &payload));
+            (payload, seal)
+        });
         self.outbox.push(reply_to, result);
     }
+
+    /// The seal of a reply to host `origin`'s invocation `seq`: a MAC tag
+    /// with the keys shared with it, or, without such keys, a signature.
+    fn seal_reply(
+        &self,
+        msg: &async_nats::Message,
+        origin: &str,
+        seq: u64,
+        payload: &[u8],
+    ) -> String {
+        let responder = self.sealer.origin();
+        let answer = Answer {
+            lattice: &self.lattice,
+            subject: msg.subject.as_str(),
+            origin,
+            seq,
+            responder,
+        };
+        let bytes = reply_bytes(&answer, false, payload);
+        match self.directory.peer(origin) {
+            Some(p) => format!(
+                "{responder} {} -",
+                data_encoding::BASE64URL_NOPAD.encode(&p.tag(&bytes))
+            ),
+            None => format!("{responder} - {}", self.sealer.sign(&bytes)),
+        }
+    }
 }
+
+/// A reply to send: where, and the payload with its seal, or the error.
+type Outgoing = (
+    async_nats::Subject,
+    Result<(Vec<u8>, Option<String>), Failed>,
+);
 
 /// Replies of invocations, published by one task in batches: each
 /// publication wakes the NATS connection's task, which tokio runs next
@@ -750,9 +863,6 @@ impl Server {
 /// cost one socket write each — the largest cost of serving under load
 /// (a loopback write also runs the receiver's TCP stack). Gathered here,
 /// the replies ready at one moment go out in one write.
-/// A reply to send: where, and the payload or the error.
-type Outgoing = (async_nats::Subject, Result<Vec<u8>, Failed>);
-
 #[derive(Default)]
 struct Outbox {
     queue: Mutex<Vec<Outgoing>>,
@@ -760,7 +870,7 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn push(&self, to: async_nats::Subject, result: Result<Vec<u8>, Failed>) {
+    fn push(&self, to: async_nats::Subject, result: Result<(Vec<u8>, Option<String>), Failed>) {
         self.queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -778,7 +888,12 @@ impl Outbox {
             let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
             for (to, result) in batch {
                 let sent = match result {
-                    Ok(payload) => client.publish(to, payload.into()).await,
+                    Ok((payload, Some(seal))) => {
+                        let mut h = HeaderMap::new();
+                        h.insert(H_REPLY, seal.as_str());
+                        client.publish_with_headers(to, h, payload.into()).await
+                    }
+                    Ok((payload, None)) => client.publish(to, payload.into()).await,
                     Err(e) => {
                         let mut h = HeaderMap::new();
                         // Header values are single lines.

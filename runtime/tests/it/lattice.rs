@@ -255,6 +255,24 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
     let e = r.json()["error"].as_str().unwrap_or("").to_string();
     assert!(e.contains("no host of the lattice runs it"), "{}", r.text());
+    // Something that is not a host answering on an actor's subject (any
+    // NATS user of the lattice can subscribe): its replies are refused,
+    // sealed or not.
+    for seal in [
+        None,
+        Some(format!("{b_id} - -")),
+        Some(format!("{b_id} AAAAAAAAAAAAAAAAAAAAAA -")),
+    ] {
+        let _impostor = Impostor::answer(&wascc_lattice::actor_subject(&lattice, &nobody), seal);
+        let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
+        let e = r.json()["error"].as_str().unwrap_or("").to_string();
+        assert!(
+            e.contains("the reply is not sealed by a host of the lattice")
+                || e.contains("does not match it (forged or altered)"),
+            "{}",
+            r.text()
+        );
+    }
 
     // Seals of our own, sent straight to b's subject.
     let (rt, state) = connect(&lattice);
@@ -1074,4 +1092,64 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
         &["--nats", &url, "--trusted-host", &account.public_key()],
     );
     assert!(log.contains("is not a host (server) public key"), "{log}");
+}
+
+/// A NATS client answering every request on a subject with `pwned` (and
+/// header `wascc-reply: SEAL`), on its own thread, until dropped.
+struct Impostor {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Impostor {
+    fn answer(subject: &str, seal: Option<String>) -> Impostor {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let subject = subject.to_string();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use futures_lite::StreamExt;
+                let client = async_nats::connect(NATS).await.unwrap();
+                let queue = subject.rsplit('.').next().unwrap().to_string();
+                let mut sub = client.queue_subscribe(subject, queue).await.unwrap();
+                client.flush().await.unwrap();
+                ready.send(()).unwrap();
+                let serve = async {
+                    while let Some(msg) = sub.next().await {
+                        let Some(reply) = msg.reply else { continue };
+                        let mut h = async_nats::HeaderMap::new();
+                        if let Some(seal) = &seal {
+                            h.insert("wascc-reply", seal.as_str());
+                        }
+                        let _ = client.publish_with_headers(reply, h, "pwned".into()).await;
+                        let _ = client.flush().await;
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        is_ready.recv().unwrap();
+        Impostor {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
