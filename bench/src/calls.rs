@@ -94,6 +94,7 @@ impl CallHost {
             lattice: format!("bench{}", std::process::id()),
             credentials: None,
             nkey_seed: None,
+            control_seed: None,
         };
         let other = format!("actors: [{}]\n", b.1.display());
         let other = spawn_host(&dir, &other, 1, Some(lattice.clone()));

@@ -4,7 +4,7 @@
 //! command, its body, reply and event.
 
 use crate::LatticeError;
-use crate::limits::CONTROL_TIMEOUT;
+use crate::limits::{CONTROL_TIMEOUT, MAX_CLOCK_SKEW};
 use crate::membership::RecordFn;
 use crate::state::Lattice;
 use futures_lite::StreamExt;
@@ -338,14 +338,148 @@ pub async fn publish_event(lattice: &Lattice, event: &Event) {
     }
 }
 
+/// The header carrying a control request's signature:
+/// `<signer key> <timestamp ms> <nonce> <signature>`.
+const H_CONTROL_SEAL: &str = "wascc-control-seal";
+
+/// Whether `key` can sign control requests: a user, account or operator
+/// public key.
+pub fn is_control_key(key: &str) -> bool {
+    matches!(key.chars().next(), Some('U' | 'A' | 'O'))
+        && nkeys::KeyPair::from_public_key(key).is_ok()
+}
+
+fn control_bytes(lattice: &str, subject: &str, ts: u64, nonce: &str, body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let hash = data_encoding::HEXUPPER.encode(&sha2::Sha256::digest(body));
+    format!("wascc-control-v1\n{lattice}\n{subject}\n{ts}\n{nonce}\n{hash}").into_bytes()
+}
+
+/// The `wascc-control-seal` value of a request on `subject` with `body`,
+/// signed by `key` at `now_ms`.
+pub fn sign_control(
+    key: &nkeys::KeyPair,
+    lattice: &str,
+    subject: &str,
+    body: &[u8],
+    now_ms: u64,
+) -> String {
+    let mut raw = [0u8; 16];
+    // A failed read leaves zeros: the request is then refused as a replay
+    // if sent twice within the skew, never accepted wrongly.
+    let _ = getrandom::fill(&mut raw);
+    let nonce = data_encoding::BASE64URL_NOPAD.encode(&raw);
+    let sig = key
+        .sign(&control_bytes(lattice, subject, now_ms, &nonce, body))
+        .map(|s| data_encoding::BASE64URL_NOPAD.encode(&s))
+        .unwrap_or_default();
+    format!("{} {now_ms} {nonce} {sig}", key.public_key())
+}
+
+/// Who may send a host control requests: with no keys, anyone who can
+/// publish on its control subjects (NATS permissions decide); with keys,
+/// only requests signed by one of them, each accepted once.
+#[derive(Debug, Default)]
+pub struct ControlAuth {
+    keys: Vec<String>,
+    /// Nonces accepted within the last [`MAX_CLOCK_SKEW`] (twice: a request
+    /// is accepted up to that far on either side of this host's clock).
+    seen: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
+}
+
+impl ControlAuth {
+    /// Accepts requests signed by one of `keys` (user, account or
+    /// operator public keys); none: any request.
+    pub fn new(keys: Vec<String>) -> Result<ControlAuth, String> {
+        if let Some(k) = keys.iter().find(|k| !is_control_key(k)) {
+            return Err(format!(
+                "{k:?} is not a user, account or operator public key (U…, A…, O…)"
+            ));
+        }
+        Ok(ControlAuth {
+            keys,
+            seen: Default::default(),
+        })
+    }
+
+    /// Whether requests must be signed.
+    pub fn required(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Checks a request on `subject` with `body` and its `seal` header.
+    pub fn check(
+        &self,
+        lattice: &str,
+        subject: &str,
+        seal: Option<&str>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), String> {
+        if !self.required() {
+            return Ok(());
+        }
+        let refused = |why: &str| format!("control request refused: {why}");
+        let seal = seal.ok_or_else(|| {
+            refused("this host accepts only signed control requests (wcc: --signer)")
+        })?;
+        let mut parts = seal.split(' ');
+        let (Some(key), Some(ts), Some(nonce), Some(sig), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(refused(&format!("malformed {H_CONTROL_SEAL} header")));
+        };
+        if !self.keys.iter().any(|k| k == key) {
+            return Err(refused(&format!("{key} may not control this host")));
+        }
+        let ts: u64 = ts
+            .parse()
+            .map_err(|_| refused("the signature's timestamp is not a number"))?;
+        let signed = data_encoding::BASE64URL_NOPAD
+            .decode(sig.as_bytes())
+            .ok()
+            .zip(nkeys::KeyPair::from_public_key(key).ok())
+            .is_some_and(|(sig, k)| {
+                k.verify(&control_bytes(lattice, subject, ts, nonce, body), &sig)
+                    .is_ok()
+            });
+        if !signed {
+            return Err(refused(&format!(
+                "the signature of {key} does not match (forged or altered)"
+            )));
+        }
+        let skew = MAX_CLOCK_SKEW.as_millis() as u64;
+        if ts.abs_diff(now_ms) > skew {
+            return Err(refused(&format!(
+                "signed at {ts} ms, {} ms from this host's clock; at most {skew} ms allowed",
+                ts.abs_diff(now_ms)
+            )));
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| at.abs_diff(now_ms) <= 2 * skew);
+        if seen
+            .insert((key.to_string(), nonce.to_string()), ts)
+            .is_some()
+        {
+            return Err(refused("already received (replay)"));
+        }
+        Ok(())
+    }
+}
+
 /// Serves the control subjects of host `id` until the returned task is
-/// aborted. After a change the host's record (`record`) is rewritten at
+/// aborted; requests are checked by `auth`. After a change the host's record (`record`) is rewritten at
 /// once, then the event published.
 pub async fn serve(
     lattice: Lattice,
     id: String,
     commands: Arc<dyn HostCommands>,
     record: RecordFn,
+    auth: ControlAuth,
 ) -> Result<tokio::task::JoinHandle<()>, LatticeError> {
     let subject = control_subject(lattice.name(), &id, ">");
     let prefix = control_subject(lattice.name(), &id, "");
@@ -360,7 +494,21 @@ pub async fn serve(
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let name = msg.subject.strip_prefix(prefix.as_str()).unwrap_or("");
-            let command = Command::parse(name, &msg.payload);
+            let seal = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(H_CONTROL_SEAL))
+                .map(|v| v.as_str());
+            let command = auth
+                .check(
+                    lattice.name(),
+                    msg.subject.as_str(),
+                    seal,
+                    &msg.payload,
+                    crate::now_millis(),
+                )
+                .inspect_err(|e| tracing::warn!(command = %name, "{e}"))
+                .and_then(|()| Command::parse(name, &msg.payload));
             // `stop` is answered first: the host is gone after it.
             let stop = command == Ok(Command::Stop);
             let outcome = match command {
@@ -430,9 +578,16 @@ pub async fn request(
         )));
     }
     let subject = control_subject(lattice.name(), host, command);
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(key) = lattice.control_signer() {
+        let seal = sign_control(key, lattice.name(), &subject, &json, crate::now_millis());
+        headers.insert(H_CONTROL_SEAL, seal.as_str());
+    }
     let msg = tokio::time::timeout(
         CONTROL_TIMEOUT,
-        lattice.client().request(subject, json.into()),
+        lattice
+            .client()
+            .request_with_headers(subject, headers, json.into()),
     )
     .await
     .map_err(|_| err(format!("no answer within {CONTROL_TIMEOUT:?}")))?
@@ -448,6 +603,42 @@ pub async fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_control_requests_pass_once_and_others_are_refused() {
+        let op = nkeys::KeyPair::new_user();
+        let auth = ControlAuth::new(vec![op.public_key()]).unwrap();
+        let (subject, body, now) = ("wasmbus.v1.l.ctl.NH.stop", b"{}", 10_000_000);
+        let seal = sign_control(&op, "l", subject, body, now);
+        let check = |seal: Option<&str>, subject: &str, body: &[u8], at: u64| {
+            auth.check("l", subject, seal, body, at)
+        };
+        let e = check(None, subject, body, now).unwrap_err();
+        assert!(e.contains("accepts only signed control requests"), "{e}");
+        let e = check(Some(&seal), "wasmbus.v1.l.ctl.NOTHER.stop", body, now).unwrap_err();
+        assert!(e.contains("does not match"), "{e}");
+        let e = check(Some(&seal), subject, b"{ }", now).unwrap_err();
+        assert!(e.contains("does not match"), "{e}");
+        let e = check(Some(&seal), subject, body, now + 31_000).unwrap_err();
+        assert!(e.contains("from this host's clock"), "{e}");
+        let other = nkeys::KeyPair::new_user();
+        let forged = sign_control(&other, "l", subject, body, now);
+        let e = check(Some(&forged), subject, body, now).unwrap_err();
+        assert!(e.contains("may not control this host"), "{e}");
+        let e = check(Some("garbage"), subject, body, now).unwrap_err();
+        assert!(e.contains("malformed"), "{e}");
+        assert_eq!(check(Some(&seal), subject, body, now + 5), Ok(()));
+        let e = check(Some(&seal), subject, body, now + 6).unwrap_err();
+        assert!(e.contains("replay"), "{e}");
+        // Without keys, anything passes; a host key cannot be a signer.
+        let open = ControlAuth::new(Vec::new()).unwrap();
+        assert_eq!(open.check("l", subject, None, body, now), Ok(()));
+        let e = ControlAuth::new(vec![nkeys::KeyPair::new_server().public_key()]).unwrap_err();
+        assert!(
+            e.contains("not a user, account or operator public key"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn commands_parse_from_subject_and_body_and_errors_name_them() {

@@ -33,6 +33,9 @@ pub struct LatticeOptions {
     /// A NATS user nkey seed (`SU…`), when the server authenticates users
     /// by nkey.
     pub nkey_seed: Option<String>,
+    /// A seed (`SU…`, `SA…` or `SO…`) that signs this client's control
+    /// requests, for hosts that accept only signed ones.
+    pub control_seed: Option<String>,
 }
 
 /// Checks that `name` can be a lattice name: 1–64 of `A–Z a–z 0–9 _ -`.
@@ -164,6 +167,8 @@ pub struct Lattice {
     /// Counts the client's connections (1 after the first): a change means
     /// it reconnected, and consumers of the old connection are gone.
     connections: tokio::sync::watch::Receiver<u64>,
+    /// Signs control requests sent through this connection.
+    control_signer: Option<std::sync::Arc<nkeys::KeyPair>>,
 }
 
 impl std::fmt::Debug for Lattice {
@@ -219,6 +224,22 @@ impl Lattice {
                 .ok_or_else(|| connect_err("the NATS nkey is not a user seed (SU…)".into()))?;
             options = options.nkey(seed.trim().to_string());
         }
+        let control_signer = opts
+            .control_seed
+            .as_deref()
+            .map(|seed| {
+                nkeys::KeyPair::from_seed(seed.trim())
+                    .ok()
+                    .filter(|k| crate::control::is_control_key(&k.public_key()))
+                    .map(std::sync::Arc::new)
+                    .ok_or_else(|| {
+                        connect_err(
+                            "the control signing key is not a user, account or operator seed (SU…, SA…, SO…)"
+                                .into(),
+                        )
+                    })
+            })
+            .transpose()?;
         if let Some(creds) = &opts.credentials {
             options = options
                 .credentials_file(creds)
@@ -265,7 +286,13 @@ impl Lattice {
             hosts_bucket: bucket,
             blocklist,
             connections,
+            control_signer,
         })
+    }
+
+    /// The key that signs this connection's control requests, if any.
+    pub(crate) fn control_signer(&self) -> Option<&nkeys::KeyPair> {
+        self.control_signer.as_deref()
     }
 
     /// Changes when the client reconnects.

@@ -88,6 +88,9 @@ pub struct RunOptions {
     /// Host keys whose invocations this host accepts; empty: any host of
     /// the lattice.
     pub trusted_hosts: Vec<String>,
+    /// Keys (user, account, operator) whose signed control requests this
+    /// host accepts; none: control requests need no signature.
+    pub control_keys: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -100,6 +103,7 @@ impl Default for RunOptions {
             labels: Default::default(),
             host_seed: None,
             trusted_hosts: Vec::new(),
+            control_keys: Vec::new(),
         }
     }
 }
@@ -425,12 +429,20 @@ impl Host {
             lattice.clone(),
             record.clone(),
         ))?;
+        let auth = wascc_lattice::control::ControlAuth::new(run.control_keys.clone())
+            .map_err(|e| RuntimeError::Control(format!("--control-key: {e}")))?;
+        if !auth.required() {
+            tracing::warn!(
+                "control requests are not signed (no --control-key): any NATS user of the lattice may control this host"
+            );
+        }
         let control = rt.block_on(async {
             let task = wascc_lattice::control::serve(
                 lattice.clone(),
                 id.clone(),
                 Arc::new(commands),
                 record,
+                auth,
             )
             .await?;
             wascc_lattice::control::publish_event(

@@ -71,6 +71,11 @@ struct Args {
     /// with none, any host of the lattice.
     #[arg(long = "trusted-host", value_name = "HOST_KEY", requires = "nats")]
     trusted_hosts: Vec<String>,
+    /// A user, account or operator public key (U…, A…, O…) whose signed
+    /// control requests this host accepts (repeatable); with none, control
+    /// requests need no signature.
+    #[arg(long = "control-key", value_name = "KEY", requires = "nats")]
+    control_keys: Vec<String>,
     /// A host label (repeatable); overrides the manifest's label of that key.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     labels: Vec<(String, String)>,
@@ -154,6 +159,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     .as_deref()
                     .map(|s| read_seed(s, "--nats-nkey"))
                     .transpose()?,
+                control_seed: None,
             })
         }
         None => None,
@@ -161,6 +167,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     for key in &args.trusted_hosts {
         if !key.starts_with('N') || nkeys::KeyPair::from_public_key(key).is_err() {
             anyhow::bail!("--trusted-host {key:?} is not a host (server) public key (N…)");
+        }
+    }
+    for key in &args.control_keys {
+        if !wascc_lattice::control::is_control_key(key) {
+            anyhow::bail!(
+                "--control-key {key:?} is not a user, account or operator public key (U…, A…, O…)"
+            );
         }
     }
     let run = RunOptions {
@@ -175,6 +188,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .map(|s| read_seed(s, "--host-seed"))
             .transpose()?,
         trusted_hosts: args.trusted_hosts,
+        control_keys: args.control_keys,
     };
     let usage = host.run(&run, shutdown)?;
     if args.json {

@@ -49,6 +49,11 @@ struct LatticeArgs {
     /// A NATS user nkey seed (SU…) or a file holding it.
     #[arg(long, value_name = "SEED|FILE")]
     nats_nkey: Option<String>,
+    /// Signs control requests with this user, account or operator seed
+    /// (SU…, SA…, SO…) or file holding it, for hosts started with
+    /// `--control-key`.
+    #[arg(long, value_name = "SEED|FILE", env = "WASCC_CONTROL_SEED")]
+    signer: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -552,11 +557,16 @@ fn with_lattice<T>(
         Some(arg) => Some(load_seed(arg, 'U', "--nats-nkey")?.seed()?),
         None => None,
     };
+    let control_seed = match &at.signer {
+        Some(arg) => Some(load_seed_of(arg, &['U', 'A', 'O'], "--signer")?.seed()?),
+        None => None,
+    };
     let opts = wascc_lattice::LatticeOptions {
         url: at.nats.clone(),
         lattice: at.lattice.clone(),
         credentials: at.nats_creds.clone(),
         nkey_seed,
+        control_seed,
     };
     Ok(rt.block_on(async {
         let lattice = wascc_lattice::Lattice::connect(&opts).await?;
@@ -672,6 +682,11 @@ fn print_host(h: &wascc_lattice::HostRecord, now: u64) {
 
 /// Reads a seed given inline or as a file, checking it is of the expected kind.
 fn load_seed(arg: &str, prefix: char, flag: &str) -> anyhow::Result<KeyPair> {
+    load_seed_of(arg, &[prefix], flag)
+}
+
+/// A seed given inline or in a file, of one of the key kinds `prefixes`.
+fn load_seed_of(arg: &str, prefixes: &[char], flag: &str) -> anyhow::Result<KeyPair> {
     let text = if arg.starts_with('S') && !Path::new(arg).exists() {
         arg.to_string()
     } else {
@@ -679,8 +694,15 @@ fn load_seed(arg: &str, prefix: char, flag: &str) -> anyhow::Result<KeyPair> {
             .with_context(|| format!("{flag}: {arg:?} is neither a seed nor a readable file"))?
     };
     let seed = text.trim();
-    if seed.len() < 2 || !seed.starts_with('S') || !seed[1..].starts_with(prefix) {
-        bail!("{flag}: expected a seed starting with S{prefix}");
+    if seed.len() < 2
+        || !seed.starts_with('S')
+        || !prefixes.iter().any(|p| seed[1..].starts_with(*p))
+    {
+        let expected: Vec<String> = prefixes.iter().map(|p| format!("S{p}")).collect();
+        bail!(
+            "{flag}: expected a seed starting with {}",
+            expected.join(", ")
+        );
     }
     KeyPair::from_seed(seed).map_err(|e| anyhow::anyhow!("{flag}: invalid seed: {e}"))
 }

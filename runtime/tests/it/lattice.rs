@@ -22,6 +22,7 @@ fn connect_to(url: &str, lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
         lattice: lattice.into(),
         credentials: None,
         nkey_seed: None,
+        control_seed: None,
     };
     let state = rt.block_on(Lattice::connect(&opts)).unwrap();
     (rt, state)
@@ -478,6 +479,97 @@ fn control_commands_set_labels_and_stop_a_host_with_events() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("stop requested through the lattice"), "{log}");
     assert!(rt.block_on(state.hosts()).unwrap().is_empty());
+}
+
+#[test]
+fn a_host_can_require_signed_control_requests() {
+    use wascc_lattice::control::{self, LabelRequest};
+    let lattice = format!("it{}", rand::random::<u32>());
+    let operator = nkeys::KeyPair::new_user();
+    let work = Workdir::new();
+    let manifest = format!("actors: [{}]\n", fixture("echo.wasm").display());
+    let host = HostProc::start(
+        work,
+        &manifest,
+        &[
+            "--nats",
+            NATS,
+            "--lattice",
+            &lattice,
+            "--shards",
+            "1",
+            "--control-key",
+            &operator.public_key(),
+        ],
+    );
+    let id = host_id(&host);
+    let signed_by = |seed: Option<String>| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = LatticeOptions {
+            url: NATS.into(),
+            lattice: lattice.clone(),
+            credentials: None,
+            nkey_seed: None,
+            control_seed: seed,
+        };
+        let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+        (rt, state)
+    };
+    let label = LabelRequest {
+        key: "zone".into(),
+        value: Some("a".into()),
+    };
+    let put = |(rt, state): &(tokio::runtime::Runtime, Lattice)| {
+        rt.block_on(control::request(state, &id, "label.put", &label))
+            .unwrap()
+    };
+    let unsigned = put(&signed_by(None));
+    assert!(!unsigned.ok);
+    let e = unsigned.error.unwrap_or_default();
+    assert!(e.contains("accepts only signed control requests"), "{e}");
+    let stranger = put(&signed_by(Some(nkeys::KeyPair::new_user().seed().unwrap())));
+    let e = stranger.error.unwrap_or_default();
+    assert!(e.contains("may not control this host"), "{e}");
+    assert!(!hosts(&lattice)[0].labels.contains_key("zone"));
+    let ours = signed_by(Some(operator.seed().unwrap()));
+    let reply = put(&ours);
+    assert!(reply.ok, "{:?}", reply.error);
+    assert_eq!(hosts(&lattice)[0].labels["zone"], "a");
+    // The same signed request sent twice: the second is a replay.
+    let (rt, state) = &ours;
+    let subject = format!("{}.{id}.label.del", wascc_lattice::control_prefix(&lattice));
+    let body = br#"{"key":"zone"}"#.to_vec();
+    let seal = control::sign_control(
+        &operator,
+        &lattice,
+        &subject,
+        &body,
+        wascc_lattice::now_millis(),
+    );
+    let send = || {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("wascc-control-seal", seal.as_str());
+        let msg = rt
+            .block_on(
+                state
+                    .client()
+                    .request_with_headers(subject.clone(), h, body.clone().into()),
+            )
+            .unwrap();
+        serde_json::from_slice::<control::ControlReply>(&msg.payload).unwrap()
+    };
+    assert!(send().ok);
+    let replayed = send();
+    let e = replayed.error.unwrap_or_default();
+    assert!(e.contains("replay"), "{e}");
+    let log = host.log();
+    assert!(
+        log.contains("may not control this host"),
+        "refusals are logged: {log}"
+    );
 }
 
 /// The host's key, from its "joined the lattice" log line.

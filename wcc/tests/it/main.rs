@@ -238,6 +238,7 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
         lattice: lattice.clone(),
         credentials: None,
         nkey_seed: None,
+        control_seed: None,
     };
     let state = rt.block_on(Lattice::connect(&opts)).unwrap();
     rt.block_on(state.put_host(&record)).unwrap();
