@@ -197,6 +197,12 @@ fn bad_input_is_refused_with_a_clear_message() {
     std::fs::write(&junk, b"nope").unwrap();
     let e = err(wcc(&["claims", "inspect", junk.to_str().unwrap()]));
     assert!(e.contains("not a wasm module"), "{e}");
+    // A control signer is a user, account or operator seed.
+    let e = err(wcc(&["lattice", "hosts", "--signer", m]));
+    assert!(
+        e.contains("--signer: expected a seed starting with SU, SA, SO"),
+        "{e}"
+    );
 }
 
 #[test]
