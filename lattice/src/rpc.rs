@@ -13,6 +13,7 @@ use crate::invocation::{
     Answer, Invocation, Refused, Seal, Sealer, Verifier, reply_bytes, signed_by,
 };
 use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
+use crate::pairing::PeerKey;
 use crate::state::Lattice;
 use async_nats::HeaderMap;
 use futures_lite::StreamExt;
@@ -121,24 +122,26 @@ impl From<String> for Failed {
 }
 
 fn seal_header(seal: &Seal) -> String {
-    let tags = if seal.tags.is_empty() {
-        "-".to_string()
-    } else {
-        seal.tags
-            .iter()
-            .map(|t| data_encoding::BASE64URL_NOPAD.encode(t))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let sig = if seal.signature.is_empty() {
+    let mut out = format!(
+        "{} {} {} {} ",
+        seal.origin, seal.timestamp_ms, seal.seq, seal.depth
+    );
+    if seal.tags.is_empty() {
+        out.push('-');
+    }
+    for (i, t) in seal.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        data_encoding::BASE64URL_NOPAD.encode_append(t, &mut out);
+    }
+    out.push(' ');
+    out.push_str(if seal.signature.is_empty() {
         "-"
     } else {
         &seal.signature
-    };
-    format!(
-        "{} {} {} {} {tags} {sig}",
-        seal.origin, seal.timestamp_ms, seal.seq, seal.depth
-    )
+    });
+    out
 }
 
 async fn request_with(
@@ -363,7 +366,7 @@ impl Rpc {
     /// depth `depth` (`shape`: see [`LocalActors::invoke`]). The future may
     /// be awaited on any executor (the work runs on the runtime).
     pub fn call_actor(
-        &self,
+        self: &Arc<Self>,
         caller: &str,
         actor: &str,
         operation: &str,
@@ -390,7 +393,7 @@ impl Rpc {
     /// holds that binding for the actor; the reply is in the current codec
     /// shape.
     pub fn call_provider(
-        &self,
+        self: &Arc<Self>,
         binding: &BindingKey,
         operation: &str,
         payload: Vec<u8>,
@@ -413,7 +416,7 @@ impl Rpc {
         )
     }
 
-    fn call(&self, call: Call<'_>, payload: Vec<u8>, what: String) -> ReplyFuture {
+    fn call(self: &Arc<Self>, call: Call<'_>, payload: Vec<u8>, what: String) -> ReplyFuture {
         let Call {
             subject,
             caller,
@@ -443,17 +446,23 @@ impl Rpc {
                 ))
             });
         }
-        let client = self.lattice.client().clone();
-        let (sealer, lattice) = (self.sealer.clone(), self.lattice.name().to_string());
-        let (directory, counters) = (self.directory.clone(), self.counters.clone());
-        let blocked = self.blocked.clone();
+        let this = self.clone();
         let (caller, operation) = (caller.to_string(), operation.to_string());
         // Sealed on the services runtime, not on the caller's thread (a
         // shard): a signature, when one is needed, costs tens of µs.
         let task = self.runtime.spawn(async move {
+            let Rpc {
+                lattice,
+                sealer,
+                directory,
+                counters,
+                blocked,
+                ..
+            } = &*this;
+            let (client, lattice) = (lattice.client(), lattice.name());
             let payload = bytes::Bytes::from(payload);
             let inv = Invocation {
-                lattice: &lattice,
+                lattice,
                 subject: &subject,
                 operation: &operation,
                 payload: &payload,
@@ -468,8 +477,8 @@ impl Rpc {
                 &counters.sent_tagged
             });
             let send = |seal: Seal| {
-                let (client, subject, caller, operation, payload) =
-                    (&client, &subject, &caller, &operation, payload.clone());
+                let (subject, caller, operation, payload) =
+                    (&subject, &caller, &operation, payload.clone());
                 async move {
                     let seq = seal.seq;
                     request_with(client, subject, caller, operation, payload, &seal, shape)
@@ -490,13 +499,13 @@ impl Rpc {
             };
             let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
             let answer = Answer {
-                lattice: &lattice,
+                lattice,
                 subject: &subject,
                 origin: sealer.origin(),
                 seq,
                 responder: "",
             };
-            check_reply(&directory, &blocked, answer, reply_seal.as_deref(), &reply)
+            check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
                 .map_err(|e| format!("{what}: {e}"))?;
             Ok(reply.to_vec())
         });
@@ -748,6 +757,7 @@ impl Server {
         caller: &str,
         operation: String,
         seal: &Seal,
+        peer: Option<&PeerKey>,
     ) -> Result<(String, u32), Failed> {
         let target = self.target();
         let origin = seal.origin.as_str();
@@ -758,12 +768,11 @@ impl Server {
             payload: &msg.payload,
             depth: seal.depth,
         };
-        let peer = self.directory.peer(origin);
         let verified = self
             .verifier
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .verify(seal, &inv, crate::now_millis(), peer.as_deref());
+            .verify(seal, &inv, crate::now_millis(), peer);
         if let Err(e) = verified {
             tracing::warn!(%target, %origin, "invocation refused: {e}");
             return Err(Failed {
@@ -789,11 +798,14 @@ impl Server {
             return;
         };
         let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
+        // The keys shared with the origin check the invocation and seal
+        // its reply: looked up once.
         let (checked, asker) = match parse_seal(msg.headers.as_ref()) {
-            Ok((operation, seal)) => (
-                self.check(&msg, caller, operation, &seal),
-                Some((seal.origin, seal.seq)),
-            ),
+            Ok((operation, seal)) => {
+                let peer = self.directory.peer(&seal.origin);
+                let checked = self.check(&msg, caller, operation, &seal, peer.as_deref());
+                (checked, Some((seal, peer)))
+            }
             Err(e) => (Err(Failed::from(e)), None),
         };
         RpcCounters::bump(if checked.is_ok() {
@@ -817,31 +829,33 @@ impl Server {
             (Err(e), _) => Err(e),
         };
         let result = result.map(|payload| {
-            let seal = asker.map(|(origin, seq)| self.seal_reply(&msg, &origin, seq, &payload));
+            let seal =
+                asker.map(|(seal, peer)| self.seal_reply(&msg, &seal, peer.as_deref(), &payload));
             (payload, seal)
         });
         self.outbox.push(reply_to, result);
     }
 
-    /// The seal of a reply to host `origin`'s invocation `seq`: a MAC tag
-    /// with the keys shared with it, or, without such keys, a signature.
+    /// The seal of the reply to the invocation sealed with `asked`: a MAC
+    /// tag with `peer`, the keys shared with its origin, or, without such
+    /// keys, a signature.
     fn seal_reply(
         &self,
         msg: &async_nats::Message,
-        origin: &str,
-        seq: u64,
+        asked: &Seal,
+        peer: Option<&PeerKey>,
         payload: &[u8],
     ) -> String {
         let responder = self.sealer.origin();
         let answer = Answer {
             lattice: &self.lattice,
             subject: msg.subject.as_str(),
-            origin,
-            seq,
+            origin: &asked.origin,
+            seq: asked.seq,
             responder,
         };
         let bytes = reply_bytes(&answer, false, payload);
-        match self.directory.peer(origin) {
+        match peer {
             Some(p) => format!(
                 "{responder} {} -",
                 data_encoding::BASE64URL_NOPAD.encode(&p.tag(&bytes))

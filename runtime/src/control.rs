@@ -219,6 +219,7 @@ pub(crate) fn host_record(
     lattice: &str,
     labels: &Mutex<BTreeMap<String, String>>,
     started_at: u64,
+    exchange: &wascc_lattice::pairing::Exchange,
 ) -> wascc_lattice::HostRecord {
     wascc_lattice::HostRecord {
         id: id.to_string(),
@@ -256,7 +257,7 @@ pub(crate) fn host_record(
                 values: b.values.into_keys().collect(),
             })
             .collect(),
-        exchange: None,
+        exchange: Some(exchange.clone()),
     }
 }
 

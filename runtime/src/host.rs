@@ -356,9 +356,7 @@ impl Host {
             );
             let exchange = directory.exchange().clone();
             Arc::new(move || {
-                let mut r = crate::control::host_record(&control, &id, &name, &labels, started_at);
-                r.exchange = Some(exchange.clone());
-                r
+                crate::control::host_record(&control, &id, &name, &labels, started_at, &exchange)
             })
         };
         // The block list before anything is served: what it names stops
