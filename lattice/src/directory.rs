@@ -311,13 +311,26 @@ mod tests {
         dir.update(record(&bid, &["MX"], Some(xb.clone())), now);
         assert!(Arc::ptr_eq(&peer, &dir.peer(&bid).unwrap()));
         // The actor stops there: no route.
-        dir.update(record(&bid, &[], Some(xb)), now);
+        dir.update(record(&bid, &[], Some(xb.clone())), now);
         assert!(dir.recipients(&subject).is_none());
         // A forged exchange key (B's record with C's key) gives no keys.
         let xc = ExchangeKey::generate(&c, "l").published().clone();
         dir.update(record(&bid, &["MX"], Some(xc)), now);
         assert!(dir.peer(&bid).is_none());
         assert!(dir.recipients(&subject).unwrap().keys().is_empty());
+        // Served by more hosts than an invocation carries tags for:
+        // signed.
+        let many: Vec<KeyPair> = (0..MAX_SEAL_TAGS).map(|_| KeyPair::new_server()).collect();
+        for k in &many {
+            let x = ExchangeKey::generate(k, "l").published().clone();
+            dir.update(record(&k.public_key(), &["MZ"], Some(x)), now);
+        }
+        let z = crate::actor_subject("l", "MZ");
+        assert_eq!(dir.recipients(&z).unwrap().keys().len(), MAX_SEAL_TAGS);
+        dir.update(record(&bid, &["MX", "MZ"], Some(xb)), now);
+        let route = dir.recipients(&z).unwrap();
+        assert_eq!(route.hosts().len(), MAX_SEAL_TAGS + 1);
+        assert!(route.keys().is_empty());
         // Not heard from within the TTL: forgotten.
         dir.sweep(now + HOST_TTL + Duration::from_secs(1));
         assert!(dir.recipients(&subject).is_none());
