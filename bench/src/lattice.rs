@@ -9,7 +9,7 @@
 //! The raw side: a plain async-nats responder echoing the payload. Both
 //! drivers run on a one-worker tokio runtime, as a host's services do.
 //! Latency: one call at a time; throughput: `concurrency` callers for
-//! `seconds`.
+//! `seconds`; each phase in rounds taken by the two sides in turn.
 
 use crate::calls::{kitchens, spawn_host};
 use hdrhistogram::Histogram;
@@ -118,51 +118,92 @@ impl wascc_lattice::rpc::LocalProviders for Nothing {
     }
 }
 
-fn measure(
+/// Rounds each phase is cut into, taken by the two sides in turn (raw,
+/// lattice, raw, …): on a shared machine whose speed drifts over seconds,
+/// both sides then see the same drift instead of one side getting the calm
+/// and the other the noise.
+const ROUNDS: u64 = 10;
+
+/// Measures both sides, interleaved by rounds: latency one call at a time
+/// (`opts.calls` per side), then throughput with `opts.concurrency`
+/// callers (`opts.seconds` per side).
+fn measure_both(
     rt: &tokio::runtime::Runtime,
-    call: &CallFn,
+    sides: [&CallFn; 2],
     opts: &LatticeBenchOptions,
-) -> Result<Side, String> {
+) -> Result<[Side; 2], String> {
     rt.block_on(async {
         // Warm up: connections, caches, the actor's instance.
-        for _ in 0..200 {
-            call().await?;
+        for call in sides {
+            for _ in 0..200 {
+                call().await?;
+            }
         }
-        let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-        for _ in 0..opts.calls {
-            let started = Instant::now();
-            call().await?;
-            let _ = h.record(started.elapsed().as_nanos() as u64);
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..opts.concurrency.max(1) {
-            let (call, stop, done) = (call.clone(), stop.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
+        let mut hist = [
+            Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
+            Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
+        ];
+        let per_round = opts.calls.div_ceil(ROUNDS);
+        for _ in 0..ROUNDS {
+            for (call, h) in sides.iter().zip(hist.iter_mut()) {
+                for _ in 0..per_round {
+                    let started = Instant::now();
                     call().await?;
-                    done.fetch_add(1, Ordering::Relaxed);
+                    let _ = h.record(started.elapsed().as_nanos() as u64);
                 }
-                Ok::<_, String>(())
-            }));
+            }
         }
-        let started = Instant::now();
-        tokio::time::sleep(Duration::from_secs_f64(opts.seconds)).await;
-        let calls = done.load(Ordering::Relaxed);
-        let elapsed = started.elapsed();
-        stop.store(true, Ordering::Relaxed);
-        for t in tasks {
-            t.await.map_err(|e| e.to_string())??;
+        let mut totals = [(0u64, Duration::ZERO); 2];
+        let slice = Duration::from_secs_f64(opts.seconds / ROUNDS as f64);
+        for _ in 0..ROUNDS {
+            for (call, total) in sides.iter().zip(totals.iter_mut()) {
+                let (calls, elapsed) = throughput(call, opts.concurrency, slice).await?;
+                total.0 += calls;
+                total.1 += elapsed;
+            }
         }
-        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        Ok(Side {
-            p50_us: us(0.5),
-            p99_us: us(0.99),
-            p999_us: us(0.999),
-            throughput_rps: calls as f64 / elapsed.as_secs_f64(),
-        })
+        let side = |h: &Histogram<u64>, (calls, elapsed): (u64, Duration)| {
+            let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            Side {
+                p50_us: us(0.5),
+                p99_us: us(0.99),
+                p999_us: us(0.999),
+                throughput_rps: calls as f64 / elapsed.as_secs_f64(),
+            }
+        };
+        Ok([side(&hist[0], totals[0]), side(&hist[1], totals[1])])
     })
+}
+
+/// Calls completed by `concurrency` callers in about `slice`, and the time
+/// they were counted over.
+async fn throughput(
+    call: &CallFn,
+    concurrency: usize,
+    slice: Duration,
+) -> Result<(u64, Duration), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (call, stop, done) = ((*call).clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                call().await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(slice).await;
+    let calls = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok((calls, elapsed))
 }
 
 /// Runs both sides; an error names what failed (NATS unreachable, say).
@@ -192,7 +233,6 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
                 .map_err(|e| format!("raw NATS request: {e}"))
         })
     });
-    let raw_side = measure(&rt, &raw_call, opts)?;
 
     // The lattice: a host running the kitchen, and a driver.
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -248,7 +288,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let before = counts.counts();
-        let side = measure(&rt, &lattice_call, opts)?;
+        let [raw_side, side] = measure_both(&rt, [&raw_call, &lattice_call], opts)?;
         let after = counts.counts();
         let blocks = time_blocks(&rt, &block_state, &caller_key, &lattice_call, opts.blocks)?;
         let sealed = Sealed {
@@ -256,11 +296,11 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
             signature: after.sent_signed - before.sent_signed,
             resealed: after.resealed - before.resealed,
         };
-        Ok((side, blocks, sealed))
+        Ok((raw_side, side, blocks, sealed))
     })();
     stop.store(true, Ordering::Relaxed);
     let _ = host.join();
-    let (lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
+    let (raw_side, lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
     Ok(LatticeReport {
         sealed,
         block_p50_us,

@@ -3,14 +3,13 @@
 //! watching the hosts bucket (a change reaches every host in about a
 //! millisecond), so sending an invocation reads memory, never the store.
 //!
-//! The sender of an invocation on a queue-group subject does not know which
-//! host NATS will hand it to, so it tags the invocation once for every host
-//! the view lists as serving the subject ([`Directory::recipients`]); the
-//! one that receives it checks its own tag. When the view cannot name a key
-//! for every such host (a host that just started, or one whose exchange key
-//! is not valid), the invocation is signed instead.
+//! The sender of an invocation picks one of the hosts the view lists as
+//! serving the subject ([`Directory::recipients`]), sends it on that host's
+//! own subject and tags it with the keys it shares with that host; when it
+//! has no such keys (a host whose exchange key is not valid), the
+//! invocation is signed instead.
 
-use crate::limits::{HOST_TTL, MAX_SEAL_TAGS};
+use crate::limits::HOST_TTL;
 use crate::pairing::{Exchange, ExchangeKey, PeerKey};
 use crate::rpc::{BindingKey, binding_subject};
 use crate::state::{HostRecord, Lattice};
@@ -19,25 +18,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-/// The hosts serving one subject, as the view knows them.
+/// The hosts serving one subject, as the view knows them (by host key).
 #[derive(Debug, Default)]
 pub struct Route {
-    hosts: Vec<String>,
-    /// The keys of all of `hosts` when every one has a valid exchange key
-    /// and there are at most [`MAX_SEAL_TAGS`] of them; otherwise empty,
-    /// and the invocation is signed.
-    keys: Vec<Arc<PeerKey>>,
+    targets: Vec<Target>,
+}
+
+/// One host serving a subject.
+#[derive(Debug)]
+pub struct Target {
+    /// The host's key.
+    pub host: String,
+    /// The keys this host shares with it; `None` when its exchange key is
+    /// missing or not valid (invocations to it are signed).
+    pub peer: Option<Arc<PeerKey>>,
 }
 
 impl Route {
-    /// The keys to tag an invocation with; empty when it must be signed.
-    pub fn keys(&self) -> &[Arc<PeerKey>] {
-        &self.keys
-    }
-
-    /// The hosts listed as serving the subject.
-    pub fn hosts(&self) -> &[String] {
-        &self.hosts
+    /// The hosts listed as serving the subject, sorted by key.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
     }
 }
 
@@ -237,18 +237,14 @@ fn rebuild(view: &mut View, mut subjects: Vec<String>) {
             continue;
         }
         hosts.sort();
-        let keys: Option<Vec<Arc<PeerKey>>> = hosts
-            .iter()
-            .map(|id| view.hosts.get(*id).and_then(|k| k.peer.clone()))
+        let targets = hosts
+            .into_iter()
+            .map(|id| Target {
+                host: id.clone(),
+                peer: view.hosts.get(id).and_then(|k| k.peer.clone()),
+            })
             .collect();
-        let keys = keys
-            .filter(|k| k.len() <= MAX_SEAL_TAGS)
-            .unwrap_or_default();
-        let route = Route {
-            hosts: hosts.into_iter().cloned().collect(),
-            keys,
-        };
-        view.routes.insert(s, Arc::new(route));
+        view.routes.insert(s, Arc::new(Route { targets }));
     }
 }
 
@@ -283,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn routes_follow_records_and_need_a_key_for_every_host() {
+    fn routes_follow_records_with_the_keys_of_each_host() {
         let me = KeyPair::new_server();
         let dir = Directory::new("l", &me.public_key(), ExchangeKey::generate(&me, "l"));
         let (b, c) = (KeyPair::new_server(), KeyPair::new_server());
@@ -291,19 +287,27 @@ mod tests {
         let xb = ExchangeKey::generate(&b, "l").published().clone();
         let subject = crate::actor_subject("l", "MX");
         let now = Instant::now();
+        let hosts = |subject: &str| -> Vec<(String, bool)> {
+            dir.recipients(subject)
+                .map(|r| {
+                    r.targets()
+                        .iter()
+                        .map(|t| (t.host.clone(), t.peer.is_some()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         dir.update(record(&bid, &["MX"], Some(xb.clone())), now);
-        let route = dir.recipients(&subject).unwrap();
-        assert_eq!(route.hosts(), std::slice::from_ref(&bid));
-        assert_eq!(route.keys().len(), 1);
+        assert_eq!(hosts(&subject), [(bid.clone(), true)]);
         assert!(dir.peer(&bid).is_some());
-        // A host without an exchange key serving it too: the route has no
-        // keys (invocations are signed), until it is gone.
+        // A host without an exchange key serving it too: listed, without
+        // keys (invocations to it are signed), until it is gone.
         dir.update(record(&cid, &["MX"], None), now);
-        let route = dir.recipients(&subject).unwrap();
-        assert_eq!(route.hosts().len(), 2);
-        assert!(route.keys().is_empty());
+        let mut want = vec![(bid.clone(), true), (cid.clone(), false)];
+        want.sort();
+        assert_eq!(hosts(&subject), want);
         dir.remove(&cid);
-        assert_eq!(dir.recipients(&subject).unwrap().keys().len(), 1);
+        assert_eq!(hosts(&subject), [(bid.clone(), true)]);
         // Our own record routes nothing; a heartbeat keeps the same keys.
         dir.update(record(&me.public_key(), &["MY"], None), now);
         assert!(dir.recipients(&crate::actor_subject("l", "MY")).is_none());
@@ -317,20 +321,7 @@ mod tests {
         let xc = ExchangeKey::generate(&c, "l").published().clone();
         dir.update(record(&bid, &["MX"], Some(xc)), now);
         assert!(dir.peer(&bid).is_none());
-        assert!(dir.recipients(&subject).unwrap().keys().is_empty());
-        // Served by more hosts than an invocation carries tags for:
-        // signed.
-        let many: Vec<KeyPair> = (0..MAX_SEAL_TAGS).map(|_| KeyPair::new_server()).collect();
-        for k in &many {
-            let x = ExchangeKey::generate(k, "l").published().clone();
-            dir.update(record(&k.public_key(), &["MZ"], Some(x)), now);
-        }
-        let z = crate::actor_subject("l", "MZ");
-        assert_eq!(dir.recipients(&z).unwrap().keys().len(), MAX_SEAL_TAGS);
-        dir.update(record(&bid, &["MX", "MZ"], Some(xb)), now);
-        let route = dir.recipients(&z).unwrap();
-        assert_eq!(route.hosts().len(), MAX_SEAL_TAGS + 1);
-        assert!(route.keys().is_empty());
+        assert_eq!(hosts(&subject), [(bid.clone(), false)]);
         // Not heard from within the TTL: forgotten.
         dir.sweep(now + HOST_TTL + Duration::from_secs(1));
         assert!(dir.recipients(&subject).is_none());

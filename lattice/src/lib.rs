@@ -40,6 +40,28 @@ pub fn provider_subject(lattice: &str, capability: &str, binding: &str) -> Strin
     format!("wasmbus.{SUBJECT_VERSION}.{lattice}.provider.{capability}.{binding}")
 }
 
+/// The prefix of every subject of a lattice: `wasmbus.v1.<lattice>.`.
+pub fn lattice_prefix(lattice: &str) -> String {
+    format!("wasmbus.{SUBJECT_VERSION}.{lattice}.")
+}
+
+/// The prefix of the subjects on which host `host` alone receives
+/// invocations: `wasmbus.v1.<lattice>.host.<host>.`.
+pub fn host_prefix(lattice: &str, host: &str) -> String {
+    format!("wasmbus.{SUBJECT_VERSION}.{lattice}.host.{host}.")
+}
+
+/// The subject on which host `host` alone receives the invocations of
+/// `subject` (an actor or provider subject of `lattice`): the host's
+/// prefix and the rest of `subject`, e.g.
+/// `wasmbus.v1.<lattice>.host.<host>.actor.<key>`.
+pub fn host_subject(lattice: &str, host: &str, subject: &str) -> String {
+    let rest = subject
+        .strip_prefix(&lattice_prefix(lattice))
+        .unwrap_or(subject);
+    format!("{}{rest}", host_prefix(lattice, host))
+}
+
 /// The prefix of the control subjects of a lattice.
 pub fn control_prefix(lattice: &str) -> String {
     format!("wasmbus.{SUBJECT_VERSION}.{lattice}.ctl")
@@ -60,5 +82,13 @@ mod tests {
             "wasmbus.v1.default.provider.wascc_keyvalue.other"
         );
         assert_eq!(control_prefix("prod"), "wasmbus.v1.prod.ctl");
+        assert_eq!(
+            host_subject("prod", "NH", &actor_subject("prod", "MABC")),
+            "wasmbus.v1.prod.host.NH.actor.MABC"
+        );
+        assert_eq!(
+            host_subject("prod", "NH", &provider_subject("prod", "wascc:kv", "b")),
+            "wasmbus.v1.prod.host.NH.provider.wascc_kv.b"
+        );
     }
 }

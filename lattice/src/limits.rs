@@ -55,7 +55,12 @@ pub const REMOTE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// (1 MiB) less room for the headers.
 pub const MAX_REMOTE_CALL: usize = (1 << 20) - (8 << 10);
 
-/// Most hosts an invocation is tagged for (one MAC each, 22 bytes of
-/// header and half a microsecond): a subject served by more hosts gets a
-/// signature instead, whose cost does not grow with them.
+/// Most MAC tags a receiving host reads from one seal (a sender tags for
+/// the one host it sends to; the format allows a list).
 pub const MAX_SEAL_TAGS: usize = 16;
+
+/// Most hosts of its view a sender tries for one invocation when they
+/// answer that they no longer serve its subject (their stop has not
+/// reached the sender's view yet) before it asks the subject's queue
+/// group: each try is one round trip.
+pub const MAX_HOSTS_TRIED: usize = 3;

@@ -1,10 +1,17 @@
-//! Remote invocation of actors over NATS: a host serves its actors on
+//! Remote invocation of actors over NATS. A host serves its actors on
 //! `wasmbus.v1.<lattice>.actor.<key>` (queue group: the key, so that one
-//! host of several running the actor takes each invocation), and calls an
-//! actor it does not run by a request on that subject. Every invocation is
-//! sealed ([`crate::invocation`]); the seal and the operation travel as
-//! NATS headers beside the unchanged payload. A reply carries the actor's
-//! payload, or the header `wascc-error`.
+//! host of several running the actor takes each invocation) and on its own
+//! subjects, `wasmbus.v1.<lattice>.host.<host>.actor.<key>`. A caller sends
+//! to one of the hosts its view ([`Directory`]) lists as serving the actor,
+//! in turn, on that host's subject; on the queue-group subject only when
+//! its view lists none (or those it tried answered that they no longer
+//! serve it). A host's own subscription lives as long as the host: a
+//! stopped actor's invocations are answered, never lost — unsubscribing
+//! drops what the server sent in the meantime (async-nats forgets the
+//! subscription as soon as its UNSUB is written, before the server has
+//! seen it). Every invocation is sealed ([`crate::invocation`]); the seal
+//! and the operation travel as NATS headers beside the unchanged payload.
+//! A reply carries the actor's payload, or the header `wascc-error`.
 
 use crate::actor_subject;
 use crate::blocklist::BlockSet;
@@ -12,7 +19,7 @@ use crate::directory::Directory;
 use crate::invocation::{
     Answer, Invocation, Refused, Seal, Sealer, Verifier, reply_bytes, signed_by,
 };
-use crate::limits::{MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
+use crate::limits::{MAX_HOSTS_TRIED, MAX_REMOTE_CALL, REMOTE_CALL_TIMEOUT};
 use crate::pairing::PeerKey;
 use crate::state::Lattice;
 use async_nats::HeaderMap;
@@ -76,6 +83,9 @@ const H_REPLY: &str = "wascc-reply";
 /// On an error reply: the seal carried no tag for the receiving host and
 /// no signature; the sender signs the invocation and sends it again.
 const H_RESEAL: &str = "wascc-reseal";
+/// On an error reply: this host does not serve the subject (any more);
+/// the sender tries another.
+const H_MOVED: &str = "wascc-moved";
 const H_SHAPE: &str = "wascc-shape";
 /// The value of `wascc-shape` for a provider's message in the current shape.
 const SHAPE_CURRENT: &str = "current";
@@ -110,6 +120,8 @@ struct Failed {
     message: String,
     /// The receiver could not check the seal's tags: sign and send again.
     reseal: bool,
+    /// The receiver does not serve the subject: try another host.
+    moved: bool,
 }
 
 impl From<String> for Failed {
@@ -117,6 +129,7 @@ impl From<String> for Failed {
         Failed {
             message,
             reseal: false,
+            moved: false,
         }
     }
 }
@@ -168,13 +181,17 @@ async fn request_with(
         .send_request(subject.to_string(), request)
         .await
         .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::NoResponders => {
-                "no host of the lattice runs it".to_string()
-            }
+            // On a host's own subject: the host is gone (killed; the view
+            // keeps it until its record expires). Another is tried.
+            async_nats::RequestErrorKind::NoResponders => Failed {
+                message: "no host of the lattice runs it".to_string(),
+                reseal: false,
+                moved: true,
+            },
             async_nats::RequestErrorKind::TimedOut => {
-                format!("no reply within {REMOTE_CALL_TIMEOUT:?}")
+                format!("no reply within {REMOTE_CALL_TIMEOUT:?}").into()
             }
-            _ => e.to_string(),
+            _ => e.to_string().into(),
         })?;
     if let Some(h) = reply.headers.as_ref()
         && let Some(err) = h.get(H_ERROR)
@@ -182,6 +199,7 @@ async fn request_with(
         return Err(Failed {
             message: err.as_str().to_string(),
             reseal: h.get(H_RESEAL).is_some(),
+            moved: h.get(H_MOVED).is_some(),
         });
     }
     let seal = reply
@@ -241,6 +259,7 @@ pub struct RpcCounters {
     sent_tagged: AtomicU64,
     sent_signed: AtomicU64,
     resealed: AtomicU64,
+    redirected: AtomicU64,
     received: AtomicU64,
     refused: AtomicU64,
 }
@@ -254,6 +273,9 @@ pub struct RpcCounts {
     pub sent_signed: u64,
     /// Tagged invocations sent again signed (the receiver had no tag).
     pub resealed: u64,
+    /// Invocations sent again to another host (the one tried no longer
+    /// served the subject).
+    pub redirected: u64,
     /// Invocations received whose seal passed.
     pub received: u64,
     /// Invocations received and refused (seal, block list).
@@ -271,11 +293,19 @@ impl RpcCounts {
              # HELP wascc_lattice_resealed_total Tagged invocations sent again signed.\n\
              # TYPE wascc_lattice_resealed_total counter\n\
              wascc_lattice_resealed_total {}\n\
+             # HELP wascc_lattice_redirected_total Invocations sent again to another host: the one tried no longer served the subject.\n\
+             # TYPE wascc_lattice_redirected_total counter\n\
+             wascc_lattice_redirected_total {}\n\
              # HELP wascc_lattice_received_total Invocations from other hosts, by outcome of the checks.\n\
              # TYPE wascc_lattice_received_total counter\n\
              wascc_lattice_received_total{{outcome=\"accepted\"}} {}\n\
              wascc_lattice_received_total{{outcome=\"refused\"}} {}\n",
-            self.sent_tagged, self.sent_signed, self.resealed, self.received, self.refused
+            self.sent_tagged,
+            self.sent_signed,
+            self.resealed,
+            self.redirected,
+            self.received,
+            self.refused
         )
     }
 }
@@ -291,6 +321,7 @@ impl RpcCounters {
             sent_tagged: read(&self.sent_tagged),
             sent_signed: read(&self.sent_signed),
             resealed: read(&self.resealed),
+            redirected: read(&self.redirected),
             received: read(&self.received),
             refused: read(&self.refused),
         }
@@ -313,8 +344,15 @@ pub struct Rpc {
     outbox: Arc<Outbox>,
     /// Publishes the outbox.
     replier: tokio::task::JoinHandle<()>,
-    /// Each subject served: the signal that ends its subscription.
-    serving: Mutex<HashMap<String, Subscription>>,
+    /// Each subject served: what serves it, and the signal that ends its
+    /// queue-group subscription. Shared with the task that receives on
+    /// this host's own subjects.
+    serving: Arc<Mutex<HashMap<String, Subscription>>>,
+    /// Receives on this host's own subjects (made with the first subject
+    /// served).
+    own: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
+    /// Turns through the hosts serving a subject.
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 impl Rpc {
@@ -348,7 +386,9 @@ impl Rpc {
             verifier: Arc::new(Mutex::new(verifier)),
             blocked,
             counters: Arc::default(),
-            serving: Mutex::default(),
+            serving: Arc::default(),
+            own: tokio::sync::OnceCell::new(),
+            turn: Default::default(),
         })
     }
 
@@ -448,9 +488,7 @@ impl Rpc {
         }
         let this = self.clone();
         let (caller, operation) = (caller.to_string(), operation.to_string());
-        // Sealed on the services runtime, not on the caller's thread (a
-        // shard): a signature, when one is needed, costs tens of µs.
-        let task = self.runtime.spawn(async move {
+        let work = async move {
             let Rpc {
                 lattice,
                 sealer,
@@ -468,34 +506,64 @@ impl Rpc {
                 payload: &payload,
                 depth,
             };
-            let route = directory.recipients(&subject);
-            let keys = route.as_ref().map(|r| r.keys()).unwrap_or_default();
-            let seal = sealer.seal_for(&inv, crate::now_millis(), keys);
-            RpcCounters::bump(if keys.is_empty() {
-                &counters.sent_signed
-            } else {
-                &counters.sent_tagged
-            });
-            let send = |seal: Seal| {
-                let (subject, caller, operation, payload) =
-                    (&subject, &caller, &operation, payload.clone());
+            let send = |to: String, seal: Seal| {
+                let (caller, operation, payload) = (&caller, &operation, payload.clone());
                 async move {
                     let seq = seal.seq;
-                    request_with(client, subject, caller, operation, payload, &seal, shape)
+                    request_with(client, &to, caller, operation, payload, &seal, shape)
                         .await
                         .map(|(payload, reply_seal)| (seq, payload, reply_seal))
                 }
             };
-            let reply = match send(seal).await {
-                // The receiver is not among the hosts tagged for (it
-                // started serving the subject after this host last heard
-                // of it) or has a newer exchange key: signed, anyone can
-                // check it. The invocation did not run there.
-                Err(Failed { reseal: true, .. }) if !keys.is_empty() => {
-                    RpcCounters::bump(&counters.resealed);
-                    send(sealer.seal(&inv, crate::now_millis())).await
+            let route = directory.recipients(&subject);
+            let targets = route.as_deref().map(|r| r.targets()).unwrap_or_default();
+            let turn = this.turn.fetch_add(1, Ordering::Relaxed);
+            let mut reply = None;
+            // A blocked host gets none (its answers would be refused).
+            let open = (0..targets.len())
+                .map(|i| &targets[(turn + i) % targets.len()])
+                .filter(|t| blocked.any(&[t.host.as_str()]).is_none());
+            for target in open.take(MAX_HOSTS_TRIED) {
+                let to = crate::host_subject(lattice, &target.host, &subject);
+                let seal = match &target.peer {
+                    Some(peer) => {
+                        RpcCounters::bump(&counters.sent_tagged);
+                        sealer.seal_for(&inv, crate::now_millis(), std::slice::from_ref(peer))
+                    }
+                    None => {
+                        RpcCounters::bump(&counters.sent_signed);
+                        sealer.seal(&inv, crate::now_millis())
+                    }
+                };
+                let answer = match send(to.clone(), seal).await {
+                    // The receiver has a newer exchange key than the view
+                    // (it restarted): signed, anyone can check it. The
+                    // invocation did not run there.
+                    Err(Failed { reseal: true, .. }) if target.peer.is_some() => {
+                        RpcCounters::bump(&counters.resealed);
+                        send(to, sealer.seal(&inv, crate::now_millis())).await
+                    }
+                    other => other,
+                };
+                match answer {
+                    // It stopped serving the subject and the view has not
+                    // heard yet: the next one.
+                    Err(Failed { moved: true, .. }) => RpcCounters::bump(&counters.redirected),
+                    other => {
+                        reply = Some(other);
+                        break;
+                    }
                 }
-                other => other,
+            }
+            // The view lists no host (one that started serving it a moment
+            // ago may not be in it yet): whichever host NATS picks in the
+            // subject's queue group, signed.
+            let reply = match reply {
+                Some(reply) => reply,
+                None => {
+                    RpcCounters::bump(&counters.sent_signed);
+                    send(subject.clone(), sealer.seal(&inv, crate::now_millis())).await
+                }
             };
             let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
             let answer = Answer {
@@ -508,7 +576,13 @@ impl Rpc {
             check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
                 .map_err(|e| format!("{what}: {e}"))?;
             Ok(reply.to_vec())
-        });
+        };
+        // On the services runtime, whose NATS client needs it, not on the
+        // caller's thread (a shard): a signature, when one is needed, costs
+        // tens of µs. (Run in the caller's task when the caller is on the
+        // services runtime already, 64 concurrent callers got half the
+        // throughput in `wascc-bench lattice`.)
+        let task = self.runtime.spawn(work);
         Box::pin(async move {
             task.await
                 .unwrap_or_else(|e| Err(format!("remote call task failed: {e}")))
@@ -565,6 +639,7 @@ impl Rpc {
         if self.lock_serving().contains_key(&subject) {
             return Ok(());
         }
+        self.listen().await?;
         let mut sub = self
             .lattice
             .client()
@@ -577,6 +652,7 @@ impl Rpc {
         // One shared context per subject: a message costs one Arc clone.
         let server = Arc::new(Server {
             lattice: self.lattice.name().to_string(),
+            subject: subject.clone(),
             served,
             local: self.local.clone(),
             providers: self.providers.clone(),
@@ -588,6 +664,7 @@ impl Rpc {
             sealer: self.sealer.clone(),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let serves = server.clone();
         self.runtime.spawn(async move {
             loop {
                 tokio::select! {
@@ -601,17 +678,23 @@ impl Rpc {
                     _ = &mut stopped => break,
                 }
             }
-            // Drained, not dropped: the server stops sending, and what it
-            // sent before (also what it sent between our UNSUB and its
-            // processing of it) is still answered, with an error if what
-            // it names is gone, never left for its caller to time out on.
+            // Drained, not dropped: what the client holds is still
+            // answered, with an error if what it names is gone. (What the
+            // server sends between our UNSUB and its processing of it is
+            // lost: async-nats forgets the subscription at once. Callers
+            // come here only when their view lists no host; see the
+            // module's doc.)
             let _ = sub.drain().await;
             while let Some(msg) = sub.next().await {
                 let server = server.clone();
                 tokio::spawn(async move { server.serve_one(msg).await });
             }
         });
-        if let Some(old) = self.lock_serving().insert(subject, Subscription { stop }) {
+        let serving = Subscription {
+            stop,
+            server: serves,
+        };
+        if let Some(old) = self.lock_serving().insert(subject, serving) {
             let _ = old.stop.send(());
         }
         Ok(())
@@ -631,20 +714,78 @@ impl Rpc {
     }
 
     fn lock_serving(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subscription>> {
-        self.serving.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.serving)
     }
+
+    /// Receives on this host's own subjects, once: an invocation of a
+    /// subject served goes to its server; one of a subject not (or no
+    /// longer) served is answered so, and its sender tries another host.
+    async fn listen(&self) -> Result<(), crate::LatticeError> {
+        self.own
+            .get_or_try_init(|| async {
+                let name = self.lattice.name();
+                let me = self.sealer.origin().to_string();
+                let own = crate::host_prefix(name, &me);
+                let mut sub = self
+                    .lattice
+                    .client()
+                    .subscribe(format!("{own}>"))
+                    .await
+                    .map_err(|e| crate::LatticeError::Connect {
+                        url: "the lattice".into(),
+                        reason: format!("cannot subscribe to {own}>: {e}"),
+                    })?;
+                let (serving, outbox) = (self.serving.clone(), self.outbox.clone());
+                let prefix = crate::lattice_prefix(name);
+                Ok(self.runtime.spawn(async move {
+                    while let Some(msg) = sub.next().await {
+                        let Some(rest) = msg.subject.strip_prefix(own.as_str()) else {
+                            continue;
+                        };
+                        let subject = format!("{prefix}{rest}");
+                        let server = lock(&serving).get(&subject).map(|s| s.server.clone());
+                        match (server, msg.reply.clone()) {
+                            (Some(server), _) => {
+                                tokio::spawn(async move { server.serve_one(msg).await });
+                            }
+                            (None, Some(reply_to)) => outbox.push(
+                                reply_to,
+                                Err(Failed {
+                                    message: format!("host {me} does not serve {subject}"),
+                                    reseal: false,
+                                    moved: true,
+                                }),
+                            ),
+                            (None, None) => {}
+                        }
+                    }
+                }))
+            })
+            .await
+            .map(drop)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for Rpc {
     fn drop(&mut self) {
         self.replier.abort();
+        if let Some(own) = self.own.get() {
+            own.abort();
+        }
     }
 }
 
 /// A subject being served.
 struct Subscription {
-    /// Ends the subscription (its buffered messages are still answered).
+    /// Ends the queue-group subscription (its buffered messages are still
+    /// answered).
     stop: tokio::sync::oneshot::Sender<()>,
+    /// Serves the subject's invocations.
+    server: Arc<Server>,
 }
 
 /// One outgoing invocation, besides its payload.
@@ -728,6 +869,9 @@ enum Served {
 /// What serving one subject needs.
 struct Server {
     lattice: String,
+    /// The subject served (an invocation's seal is over this subject,
+    /// whether it came on it or on the host's own).
+    subject: String,
     served: Served,
     local: Arc<dyn LocalActors>,
     providers: Arc<dyn LocalProviders>,
@@ -763,7 +907,7 @@ impl Server {
         let origin = seal.origin.as_str();
         let inv = Invocation {
             lattice: &self.lattice,
-            subject: msg.subject.as_str(),
+            subject: &self.subject,
             operation: &operation,
             payload: &msg.payload,
             depth: seal.depth,
@@ -778,6 +922,7 @@ impl Server {
             return Err(Failed {
                 message: format!("invocation refused: {e}"),
                 reseal: matches!(e, Refused::NotForThisHost { .. }),
+                moved: false,
             });
         }
         let actor = match &self.served {
@@ -829,8 +974,7 @@ impl Server {
             (Err(e), _) => Err(e),
         };
         let result = result.map(|payload| {
-            let seal =
-                asker.map(|(seal, peer)| self.seal_reply(&msg, &seal, peer.as_deref(), &payload));
+            let seal = asker.map(|(seal, peer)| self.seal_reply(&seal, peer.as_deref(), &payload));
             (payload, seal)
         });
         self.outbox.push(reply_to, result);
@@ -839,17 +983,11 @@ impl Server {
     /// The seal of the reply to the invocation sealed with `asked`: a MAC
     /// tag with `peer`, the keys shared with its origin, or, without such
     /// keys, a signature.
-    fn seal_reply(
-        &self,
-        msg: &async_nats::Message,
-        asked: &Seal,
-        peer: Option<&PeerKey>,
-        payload: &[u8],
-    ) -> String {
+    fn seal_reply(&self, asked: &Seal, peer: Option<&PeerKey>, payload: &[u8]) -> String {
         let responder = self.sealer.origin();
         let answer = Answer {
             lattice: &self.lattice,
-            subject: msg.subject.as_str(),
+            subject: &self.subject,
             origin: &asked.origin,
             seq: asked.seq,
             responder,
@@ -914,6 +1052,9 @@ impl Outbox {
                         h.insert(H_ERROR, e.message.replace(['\r', '\n'], " ").as_str());
                         if e.reseal {
                             h.insert(H_RESEAL, "1");
+                        }
+                        if e.moved {
+                            h.insert(H_MOVED, "1");
                         }
                         client
                             .publish_with_headers(to, h, bytes::Bytes::new())

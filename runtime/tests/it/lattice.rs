@@ -251,6 +251,52 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         scrape(metrics_a).get("wascc_lattice_resealed_total"),
         Some(&0)
     );
+    // A host the state lists as running b but gone without a word (its
+    // record stays until the TTL): the callers that pick it get no
+    // responders at once and go on to the next host; no call fails.
+    let (rt, state) = connect(&lattice);
+    let ghost = nkeys::KeyPair::new_server().public_key();
+    let mut record = rt
+        .block_on(state.hosts())
+        .unwrap()
+        .into_iter()
+        .find(|h| h.id == b_id)
+        .unwrap();
+    record.id = ghost.clone();
+    record.exchange = None;
+    rt.block_on(state.put_host(&record)).unwrap();
+    let redirected = || {
+        scrape(metrics_a)
+            .get("wascc_lattice_redirected_total")
+            .copied()
+            .unwrap_or(0)
+    };
+    let sent_on = |what: &str, past: u64| {
+        wait_until(
+            what,
+            Duration::from_secs(10),
+            Duration::from_millis(5),
+            || {
+                let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+                assert_eq!(r.json()["reply"], "ping", "{}", r.text());
+                redirected() > past
+            },
+        )
+    };
+    sent_on("a call sent on past the gone host", 0);
+    // The same host answering that it no longer serves b (it stopped b
+    // and the news has not reached host A): the next host, again.
+    let moved = vec![
+        ("wascc-error", format!("host {ghost} does not serve it")),
+        ("wascc-moved", "1".to_string()),
+    ];
+    let past = redirected();
+    {
+        let prefix = wascc_lattice::host_prefix(&lattice, &ghost);
+        let _stopped = Impostor::answer(&format!("{prefix}>"), moved);
+        sent_on("a call sent on past the host that moved", past);
+    }
+    rt.block_on(state.remove_host(&ghost)).unwrap();
     // An actor no host runs: a clear error, not a hang.
     let nobody = nkeys::KeyPair::new_module().public_key();
     let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
@@ -264,7 +310,8 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         Some(format!("{b_id} - -")),
         Some(format!("{b_id} AAAAAAAAAAAAAAAAAAAAAA -")),
     ] {
-        let _impostor = Impostor::answer(&wascc_lattice::actor_subject(&lattice, &nobody), seal);
+        let headers = seal.map(|s| vec![("wascc-reply", s)]).unwrap_or_default();
+        let _impostor = Impostor::answer(&wascc_lattice::actor_subject(&lattice, &nobody), headers);
         let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
         let e = r.json()["error"].as_str().unwrap_or("").to_string();
         assert!(
@@ -276,7 +323,6 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     }
 
     // Seals of our own, sent straight to b's subject.
-    let (rt, state) = connect(&lattice);
     let subject = wascc_lattice::actor_subject(&lattice, &kb.key);
     let sealer = Sealer::new(nkeys::KeyPair::new_server());
     let payload = vec![0xa1, b'x'];
@@ -326,6 +372,37 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         too_deep.contains("exceeds the call depth limit of 16"),
         "{too_deep}"
     );
+    // On host B's own subject, an actor it does not run: it says so, and
+    // that it moved (a caller tries another host); no seal is checked.
+    let elsewhere = wascc_lattice::actor_subject(&lattice, &ka.key);
+    let moved = rt
+        .block_on(state.client().request(
+            wascc_lattice::host_subject(&lattice, &b_id, &elsewhere),
+            payload.clone().into(),
+        ))
+        .unwrap();
+    let h = moved.headers.unwrap();
+    assert_eq!(
+        h.get("wascc-error").map(|v| v.as_str()),
+        Some(format!("host {b_id} does not serve {elsewhere}").as_str())
+    );
+    assert!(h.get("wascc-moved").is_some());
+    // On its own subject for b, the same checks as on the actor's.
+    let own = wascc_lattice::host_subject(&lattice, &b_id, &subject);
+    let direct = |seal: &wascc_lattice::invocation::Seal| {
+        rt.block_on(wascc_lattice::rpc::request_sealed(
+            state.client(),
+            &own,
+            "MTEST",
+            "Echo",
+            payload.clone(),
+            seal,
+        ))
+    };
+    let seal = sealer.seal(&inv, wascc_lattice::now_millis());
+    assert_eq!(direct(&seal), Ok(payload.clone()));
+    let replayed = direct(&seal).unwrap_err();
+    assert!(replayed.contains("already received"), "{replayed}");
 
     // MAC-tagged seals of our own: this test joins as a participant (its
     // exchange key in the state), tags for host B from its view.
@@ -348,10 +425,9 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
                 return false;
             };
             assert!(seal.signature.is_empty() && seal.tags.len() == 1);
-            assert_eq!(
-                me.directory.recipients(&subject).unwrap().hosts(),
-                std::slice::from_ref(&b_id)
-            );
+            let route = me.directory.recipients(&subject).unwrap();
+            let hosts: Vec<&str> = route.targets().iter().map(|t| t.host.as_str()).collect();
+            assert_eq!(hosts, [b_id.as_str()]);
             match send(payload.clone(), &seal) {
                 Ok(reply) => {
                     assert_eq!(reply, payload);
@@ -397,19 +473,18 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
 }
 
 /// A seal by `who` with MAC tags for the hosts serving `subject`, if its
-/// view has their keys.
+/// view has keys for every one.
 fn tagged(
     who: &wascc_lattice::Participant,
     subject: &str,
     inv: &wascc_lattice::invocation::Invocation<'_>,
 ) -> Option<wascc_lattice::invocation::Seal> {
-    who.directory
-        .recipients(subject)
-        .filter(|r| !r.keys().is_empty())
-        .map(|r| {
-            who.sealer
-                .seal_for(inv, wascc_lattice::now_millis(), r.keys())
-        })
+    let route = who.directory.recipients(subject)?;
+    let keys: Option<Vec<_>> = route.targets().iter().map(|t| t.peer.clone()).collect();
+    Some(
+        who.sealer
+            .seal_for(inv, wascc_lattice::now_millis(), &keys?),
+    )
 }
 
 #[test]
@@ -1194,7 +1269,9 @@ struct Impostor {
 }
 
 impl Impostor {
-    fn answer(subject: &str, seal: Option<String>) -> Impostor {
+    /// Answers every request on `subject` with `headers` (the queue group
+    /// of an actor's subject: its last token).
+    fn answer(subject: &str, headers: Vec<(&'static str, String)>) -> Impostor {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = std::sync::mpsc::channel();
         let subject = subject.to_string();
@@ -1206,7 +1283,10 @@ impl Impostor {
             rt.block_on(async move {
                 use futures_lite::StreamExt;
                 let client = async_nats::connect(NATS).await.unwrap();
-                let queue = subject.rsplit('.').next().unwrap().to_string();
+                let queue = match subject.rsplit('.').next().unwrap() {
+                    ">" => "ghost".to_string(),
+                    last => last.to_string(),
+                };
                 let mut sub = client.queue_subscribe(subject, queue).await.unwrap();
                 client.flush().await.unwrap();
                 ready.send(()).unwrap();
@@ -1214,8 +1294,8 @@ impl Impostor {
                     while let Some(msg) = sub.next().await {
                         let Some(reply) = msg.reply else { continue };
                         let mut h = async_nats::HeaderMap::new();
-                        if let Some(seal) = &seal {
-                            h.insert("wascc-reply", seal.as_str());
+                        for (name, value) in &headers {
+                            h.insert(*name, value.as_str());
                         }
                         let _ = client.publish_with_headers(reply, h, "pwned".into()).await;
                         let _ = client.flush().await;
