@@ -4,6 +4,7 @@
 //! command, its body, reply and event.
 
 use crate::LatticeError;
+use crate::invocation::{Sealer, signed_by};
 use crate::limits::{CONTROL_TIMEOUT, MAX_CLOCK_SKEW};
 use crate::membership::RecordFn;
 use crate::state::Lattice;
@@ -323,19 +324,115 @@ impl Event {
     }
 }
 
-/// Publishes `event` on the lattice's event subject; a failure is logged,
+/// Publishes `event` on the lattice's event subject, signed by the host
+/// (`signer`, whose key the event's `source` names); a failure is logged,
 /// not returned (events never hold up the change they report).
-pub async fn publish_event(lattice: &Lattice, event: &Event) {
+pub async fn publish_event(lattice: &Lattice, signer: &Sealer, event: &Event) {
     let Ok(json) = serde_json::to_vec(event) else {
         return;
     };
+    let mut headers = async_nats::HeaderMap::new();
+    let sig = signer.sign(&event_bytes(lattice.name(), &json));
+    headers.insert(H_EVENT_SEAL, format!("{} {sig}", signer.origin()).as_str());
     if let Err(e) = lattice
         .client()
-        .publish(events_subject(lattice.name()), json.into())
+        .publish_with_headers(events_subject(lattice.name()), headers, json.into())
         .await
     {
         tracing::warn!(kind = %event.kind, "cannot publish event: {e}");
     }
+}
+
+/// The header carrying an event's signature: `<host key> <signature>`.
+const H_EVENT_SEAL: &str = "wascc-event-seal";
+
+fn event_bytes(lattice: &str, body: &[u8]) -> Vec<u8> {
+    format!("wascc-event-v1\n{lattice}\n{}", sha256_hex(body)).into_bytes()
+}
+
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest;
+    data_encoding::HEXUPPER.encode(&sha2::Sha256::digest(body))
+}
+
+/// An event received on the event subject of `lattice`, checked: signed by
+/// the host its `source` names. An error says what does not hold (an event
+/// published by something that is not that host).
+pub fn verify_event(
+    lattice: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    body: &[u8],
+) -> Result<Event, String> {
+    let seal = headers
+        .and_then(|h| h.get(H_EVENT_SEAL))
+        .map(|v| v.as_str())
+        .ok_or_else(|| "the event is not signed".to_string())?;
+    let (host, sig) = seal
+        .split_once(' ')
+        .ok_or_else(|| format!("malformed {H_EVENT_SEAL} header"))?;
+    if !signed_by(host, &event_bytes(lattice, body), sig) {
+        return Err(format!(
+            "the event's signature (host {host}) does not match it (forged or altered)"
+        ));
+    }
+    let event: Event =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable event: {e}"))?;
+    if event.source.strip_prefix("wascc/host/") != Some(host) {
+        return Err(format!(
+            "the event from {} is signed by host {host}",
+            event.source
+        ));
+    }
+    Ok(event)
+}
+
+/// The header of a control request carrying the requester's nonce, which
+/// the host's signature of its reply covers.
+const H_CONTROL_NONCE: &str = "wascc-control-nonce";
+/// The header carrying the signature of a control reply: `<host key>
+/// <signature>`.
+const H_CONTROL_REPLY: &str = "wascc-control-reply";
+
+fn reply_bytes(lattice: &str, subject: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    format!(
+        "wascc-control-reply-v1\n{lattice}\n{subject}\n{nonce}\n{}",
+        sha256_hex(body)
+    )
+    .into_bytes()
+}
+
+/// Checks the reply of host `host` to the request on `subject` with
+/// `nonce`: signed by that host, over this request's nonce.
+fn verify_reply(
+    lattice: &str,
+    subject: &str,
+    host: &str,
+    nonce: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    body: &[u8],
+) -> Result<(), String> {
+    let seal = headers
+        .and_then(|h| h.get(H_CONTROL_REPLY))
+        .map(|v| v.as_str())
+        .unwrap_or("");
+    let signed = seal.split_once(' ').is_some_and(|(signer, sig)| {
+        signer == host && signed_by(host, &reply_bytes(lattice, subject, nonce, body), sig)
+    });
+    if signed {
+        Ok(())
+    } else {
+        Err(format!(
+            "the reply is not signed by host {host} (forged, altered, or meant for another request)"
+        ))
+    }
+}
+
+fn random_nonce() -> String {
+    let mut raw = [0u8; 16];
+    // A failed read leaves zeros: a reply could then be replayed for
+    // another request of this requester, never accepted for a change.
+    let _ = getrandom::fill(&mut raw);
+    data_encoding::BASE64URL_NOPAD.encode(&raw)
 }
 
 /// The header carrying a control request's signature:
@@ -350,8 +447,7 @@ pub fn is_control_key(key: &str) -> bool {
 }
 
 fn control_bytes(lattice: &str, subject: &str, ts: u64, nonce: &str, body: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    let hash = data_encoding::HEXUPPER.encode(&sha2::Sha256::digest(body));
+    let hash = sha256_hex(body);
     format!("wascc-control-v1\n{lattice}\n{subject}\n{ts}\n{nonce}\n{hash}").into_bytes()
 }
 
@@ -364,11 +460,10 @@ pub fn sign_control(
     body: &[u8],
     now_ms: u64,
 ) -> String {
-    let mut raw = [0u8; 16];
-    // A failed read leaves zeros: the request is then refused as a replay
-    // if sent twice within the skew, never accepted wrongly.
-    let _ = getrandom::fill(&mut raw);
-    let nonce = data_encoding::BASE64URL_NOPAD.encode(&raw);
+    // A failed read of randomness leaves zeros: the request is then
+    // refused as a replay if sent twice within the skew, never accepted
+    // wrongly.
+    let nonce = random_nonce();
     let sig = key
         .sign(&control_bytes(lattice, subject, now_ms, &nonce, body))
         .map(|s| data_encoding::BASE64URL_NOPAD.encode(&s))
@@ -471,16 +566,18 @@ impl ControlAuth {
     }
 }
 
-/// Serves the control subjects of host `id` until the returned task is
-/// aborted; requests are checked by `auth`. After a change the host's record (`record`) is rewritten at
-/// once, then the event published.
+/// Serves the control subjects of the host whose key `signer` holds until
+/// the returned task is aborted; requests are checked by `auth`, replies
+/// and events signed by `signer`. After a change the host's record
+/// (`record`) is rewritten at once, then the event published.
 pub async fn serve(
     lattice: Lattice,
-    id: String,
+    signer: Arc<Sealer>,
     commands: Arc<dyn HostCommands>,
     record: RecordFn,
     auth: ControlAuth,
 ) -> Result<tokio::task::JoinHandle<()>, LatticeError> {
+    let id = signer.origin().to_string();
     let subject = control_subject(lattice.name(), &id, ">");
     let prefix = control_subject(lattice.name(), &id, "");
     let mut sub = lattice
@@ -523,7 +620,7 @@ pub async fn serve(
                         if let Err(e) = lattice.put_host(&record()).await {
                             tracing::warn!("cannot rewrite the host record after {name}: {e}");
                         }
-                        publish_event(&lattice, &Event::new(&id, what, data)).await;
+                        publish_event(&lattice, &signer, &Event::new(&id, what, data)).await;
                     }
                     ControlReply {
                         ok: true,
@@ -535,7 +632,19 @@ pub async fn serve(
             if let Some(to) = msg.reply
                 && let Ok(json) = serde_json::to_vec(&reply)
             {
-                let _ = lattice.client().publish(to, json.into()).await;
+                let nonce = msg
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(H_CONTROL_NONCE))
+                    .map_or("-", |v| v.as_str());
+                let bytes = reply_bytes(lattice.name(), msg.subject.as_str(), nonce, &json);
+                let mut headers = async_nats::HeaderMap::new();
+                let seal = format!("{id} {}", signer.sign(&bytes));
+                headers.insert(H_CONTROL_REPLY, seal.as_str());
+                let _ = lattice
+                    .client()
+                    .publish_with_headers(to, headers, json.into())
+                    .await;
                 let _ = lattice.client().flush().await;
             }
             if stop {
@@ -557,8 +666,9 @@ impl ControlReply {
     }
 }
 
-/// Sends `command` with a JSON `body` to host `host` and returns its reply;
-/// an error names the host when it does not answer.
+/// Sends `command` with a JSON `body` to host `host` and returns its reply,
+/// checked: signed by that host for this request. An error names the host
+/// when it does not answer, or answers with a reply it did not sign.
 pub async fn request(
     lattice: &Lattice,
     host: &str,
@@ -579,6 +689,8 @@ pub async fn request(
     }
     let subject = control_subject(lattice.name(), host, command);
     let mut headers = async_nats::HeaderMap::new();
+    let nonce = random_nonce();
+    headers.insert(H_CONTROL_NONCE, nonce.as_str());
     if let Some(key) = lattice.control_signer() {
         let seal = sign_control(key, lattice.name(), &subject, &json, crate::now_millis());
         headers.insert(H_CONTROL_SEAL, seal.as_str());
@@ -587,7 +699,7 @@ pub async fn request(
         CONTROL_TIMEOUT,
         lattice
             .client()
-            .request_with_headers(subject, headers, json.into()),
+            .request_with_headers(subject.clone(), headers, json.into()),
     )
     .await
     .map_err(|_| err(format!("no answer within {CONTROL_TIMEOUT:?}")))?
@@ -597,6 +709,15 @@ pub async fn request(
         }
         _ => err(e.to_string()),
     })?;
+    verify_reply(
+        lattice.name(),
+        &subject,
+        host,
+        &nonce,
+        msg.headers.as_ref(),
+        &msg.payload,
+    )
+    .map_err(err)?;
     serde_json::from_slice(&msg.payload).map_err(|e| err(format!("unreadable reply: {e}")))
 }
 
@@ -636,6 +757,65 @@ mod tests {
         let e = ControlAuth::new(vec![nkeys::KeyPair::new_server().public_key()]).unwrap_err();
         assert!(
             e.contains("not a user, account or operator public key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn control_replies_and_events_are_checked_against_the_host_that_signs_them() {
+        let host = Sealer::new(nkeys::KeyPair::new_server());
+        let id = host.origin().to_string();
+        let subject = control_subject("l", &id, "inventory");
+        let body = br#"{"ok":true}"#;
+        let seal = |signer: &Sealer, subject: &str, nonce: &str, body: &[u8]| {
+            let mut h = async_nats::HeaderMap::new();
+            let sig = signer.sign(&reply_bytes("l", subject, nonce, body));
+            h.insert(
+                H_CONTROL_REPLY,
+                format!("{} {sig}", signer.origin()).as_str(),
+            );
+            h
+        };
+        let good = seal(&host, &subject, "n1", body);
+        assert_eq!(
+            verify_reply("l", &subject, &id, "n1", Some(&good), body),
+            Ok(())
+        );
+        // Another request's reply, another body, another subject, another
+        // host, no seal: refused.
+        let refused = |r: Result<(), String>| {
+            assert!(r.unwrap_err().contains(&format!("not signed by host {id}")));
+        };
+        refused(verify_reply("l", &subject, &id, "n2", Some(&good), body));
+        refused(verify_reply("l", &subject, &id, "n1", Some(&good), b"{}"));
+        let other = control_subject("l", &id, "stop");
+        refused(verify_reply("l", &other, &id, "n1", Some(&good), body));
+        let stranger = Sealer::new(nkeys::KeyPair::new_server());
+        let forged = seal(&stranger, &subject, "n1", body);
+        refused(verify_reply("l", &subject, &id, "n1", Some(&forged), body));
+        refused(verify_reply("l", &subject, &id, "n1", None, body));
+
+        let event =
+            serde_json::to_vec(&Event::new(&id, "label_set", serde_json::json!({}))).unwrap();
+        let signed = |signer: &Sealer, body: &[u8]| {
+            let mut h = async_nats::HeaderMap::new();
+            let sig = signer.sign(&event_bytes("l", body));
+            h.insert(H_EVENT_SEAL, format!("{} {sig}", signer.origin()).as_str());
+            h
+        };
+        let h = signed(&host, &event);
+        assert_eq!(
+            verify_event("l", Some(&h), &event).unwrap().kind,
+            "com.wascc.lattice.label_set"
+        );
+        let e = verify_event("other", Some(&h), &event).unwrap_err();
+        assert!(e.contains("does not match"), "{e}");
+        let e = verify_event("l", None, &event).unwrap_err();
+        assert!(e.contains("not signed"), "{e}");
+        // A host signing an event in another host's name.
+        let e = verify_event("l", Some(&signed(&stranger, &event)), &event).unwrap_err();
+        assert!(
+            e.contains(&format!("from wascc/host/{id} is signed by host")),
             "{e}"
         );
     }

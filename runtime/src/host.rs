@@ -335,7 +335,7 @@ impl Host {
         );
         let rpc = wascc_lattice::rpc::Rpc::new(
             lattice.clone(),
-            sealer,
+            sealer.clone(),
             directory.clone(),
             rt.handle().clone(),
             self.dispatcher.clone(),
@@ -365,7 +365,8 @@ impl Host {
         let blocklist = {
             let control = self.control.clone();
             let (own, stop) = (id.clone(), shutdown.clone());
-            let (events_lattice, events_record) = (lattice.clone(), record.clone());
+            let (events_lattice, events_record, events_signer) =
+                (lattice.clone(), record.clone(), sealer.clone());
             let services = rt.handle().clone();
             let on_change = Arc::new(move |change: &wascc_lattice::blocklist::BlockChange| {
                 if let wascc_lattice::blocklist::BlockChange::Blocked(e) = change
@@ -377,8 +378,12 @@ impl Host {
                 let Some(stopping) = control.enforce_block(change) else {
                     return;
                 };
-                let (lattice, record, own) =
-                    (events_lattice.clone(), events_record.clone(), own.clone());
+                let (lattice, record, own, signer) = (
+                    events_lattice.clone(),
+                    events_record.clone(),
+                    own.clone(),
+                    events_signer.clone(),
+                );
                 services.spawn(async move {
                     let Ok(changes) = stopping.await else { return };
                     if let Err(e) = lattice.put_host(&record()).await {
@@ -387,6 +392,7 @@ impl Host {
                     for (what, data) in changes {
                         wascc_lattice::control::publish_event(
                             &lattice,
+                            &signer,
                             &wascc_lattice::control::Event::new(&own, what, data),
                         )
                         .await;
@@ -437,7 +443,7 @@ impl Host {
         let control = rt.block_on(async {
             let task = wascc_lattice::control::serve(
                 lattice.clone(),
-                id.clone(),
+                sealer.clone(),
                 Arc::new(commands),
                 record,
                 auth,
@@ -445,6 +451,7 @@ impl Host {
             .await?;
             wascc_lattice::control::publish_event(
                 &lattice,
+                &sealer,
                 &wascc_lattice::control::Event::new(
                     &id,
                     "host_started",
@@ -462,6 +469,7 @@ impl Host {
             view,
             lattice,
             id,
+            signer: sealer,
         })
     }
 
@@ -550,6 +558,8 @@ struct LatticeSession {
     view: tokio::task::JoinHandle<()>,
     lattice: wascc_lattice::Lattice,
     id: String,
+    /// Signs its events.
+    signer: Arc<wascc_lattice::invocation::Sealer>,
 }
 
 impl LatticeSession {
@@ -565,6 +575,7 @@ impl LatticeSession {
         }
         wascc_lattice::control::publish_event(
             &self.lattice,
+            &self.signer,
             &wascc_lattice::control::Event::new(&self.id, "host_stopped", serde_json::json!({})),
         )
         .await;

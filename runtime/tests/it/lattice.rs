@@ -33,8 +33,8 @@ struct Events {
     rt: tokio::runtime::Runtime,
     /// The connection the subscription lives on.
     _state: Lattice,
-    /// The events' payloads.
-    sub: futures_lite::stream::Boxed<Vec<u8>>,
+    /// The events, each checked (signed by the host it comes from).
+    sub: futures_lite::stream::Boxed<wascc_lattice::control::Event>,
 }
 
 impl Events {
@@ -48,7 +48,13 @@ impl Events {
                     .subscribe(wascc_lattice::control::events_subject(lattice)),
             )
             .unwrap()
-            .map(|m| m.payload.to_vec())
+            .map({
+                let lattice = lattice.to_string();
+                move |m| {
+                    wascc_lattice::control::verify_event(&lattice, m.headers.as_ref(), &m.payload)
+                        .unwrap()
+                }
+            })
             .boxed();
         // The SUB must reach the server before anything happens.
         rt.block_on(state.client().flush()).unwrap();
@@ -63,14 +69,13 @@ impl Events {
     fn next(&mut self, kind: Option<&str>) -> wascc_lattice::control::Event {
         use futures_lite::StreamExt;
         loop {
-            let msg = self
+            let e = self
                 .rt
                 .block_on(async {
                     tokio::time::timeout(Duration::from_secs(10), self.sub.next()).await
                 })
                 .unwrap_or_else(|_| panic!("no {kind:?} event within 10 s"))
                 .unwrap();
-            let e: wascc_lattice::control::Event = serde_json::from_slice(&msg).unwrap();
             match kind {
                 Some(k) if e.kind != format!("com.wascc.lattice.{k}") => continue,
                 _ => return e,
@@ -546,6 +551,28 @@ fn control_commands_set_labels_and_stop_a_host_with_events() {
         ))
         .unwrap_err();
     assert!(e.to_string().contains("no such host in the lattice"), "{e}");
+    // Something that is not that host answering on its control subjects
+    // (any NATS user can subscribe): its replies are refused, unsigned or
+    // with a made-up signature.
+    let fake = nkeys::KeyPair::new_server().public_key();
+    let subject = control::control_subject(&lattice, &fake, ">");
+    let stolen = format!("{fake} AAAA");
+    for headers in [vec![], vec![("wascc-control-reply", stolen)]] {
+        let _impostor = Impostor::answer(&subject, headers);
+        let e = rt
+            .block_on(control::request(
+                &state,
+                &fake,
+                "stop",
+                &serde_json::json!({}),
+            ))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("the reply is not signed by host {fake}")),
+            "{e}"
+        );
+    }
 
     // Stop: the host drains, leaves and exits cleanly.
     assert!(cmd("stop", &serde_json::json!({})).ok);
