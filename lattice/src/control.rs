@@ -386,6 +386,45 @@ pub fn verify_event(
     Ok(event)
 }
 
+/// Follows the events of `lattice`: each is checked ([`verify_event`])
+/// and handed to `each` (the event, or why it was refused) until `each`
+/// returns false or the connection ends. `ready` is called once the
+/// subscription is in place (events published after it are seen).
+pub async fn follow_events(
+    lattice: &Lattice,
+    ready: impl FnOnce(),
+    mut each: impl FnMut(Result<Event, String>) -> bool,
+) -> Result<(), LatticeError> {
+    let subject = events_subject(lattice.name());
+    let mut sub = lattice
+        .client()
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| LatticeError::Connect {
+            url: "the lattice".into(),
+            reason: format!("cannot subscribe to {subject}: {e}"),
+        })?;
+    lattice
+        .client()
+        .flush()
+        .await
+        .map_err(|e| LatticeError::Connect {
+            url: "the lattice".into(),
+            reason: e.to_string(),
+        })?;
+    ready();
+    while let Some(msg) = sub.next().await {
+        if !each(verify_event(
+            lattice.name(),
+            msg.headers.as_ref(),
+            &msg.payload,
+        )) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The header of a control request carrying the requester's nonce, which
 /// the host's signature of its reply covers.
 const H_CONTROL_NONCE: &str = "wascc-control-nonce";

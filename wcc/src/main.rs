@@ -119,6 +119,18 @@ enum LatticeCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Follows the lattice's events (CloudEvents), each checked: signed by
+    /// the host it names; others are reported on stderr and skipped.
+    Events {
+        #[command(flatten)]
+        at: LatticeArgs,
+        /// Ends after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Prints each event as a line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Asks a host what it runs now: labels, actors, providers, bindings.
     Inventory {
         #[command(flatten)]
@@ -452,6 +464,30 @@ fn lattice(cmd: LatticeCmd) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        LatticeCmd::Events { at, count, json } => {
+            let mut seen = 0u64;
+            let name = at.lattice.clone();
+            with_lattice(&at, async |l| {
+                let ready = || eprintln!("Following the events of lattice {name}.");
+                wascc_lattice::control::follow_events(&l, ready, |event| {
+                    match event {
+                        Ok(e) if json => match serde_json::to_string(&e) {
+                            Ok(line) => println!("{line}"),
+                            Err(err) => eprintln!("cannot print an event: {err}"),
+                        },
+                        Ok(e) => println!("{} {} {}", e.kind, e.source, e.data),
+                        Err(why) => {
+                            eprintln!("event refused: {why}");
+                            return true;
+                        }
+                    }
+                    seen += 1;
+                    count.is_none_or(|n| seen < n)
+                })
+                .await
+            })?;
             Ok(())
         }
         LatticeCmd::Label { at, host, label } => {

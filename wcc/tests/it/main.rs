@@ -389,3 +389,57 @@ fn lattice_block_list_is_kept_listed_and_lifted() {
         stderr(&neither)
     );
 }
+
+#[test]
+fn lattice_events_prints_signed_events_and_refuses_others() {
+    use std::io::{BufRead, BufReader, Read};
+    use wascc_lattice::control::{Event, events_subject, publish_event};
+    let lattice = format!("wcce{}", std::process::id());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wcc"))
+        .args(["lattice", "events", "--lattice", &lattice])
+        .args(["--count", "1", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("Following the events of lattice"), "{line}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = wascc_lattice::LatticeOptions {
+        url: "nats://127.0.0.1:4222".into(),
+        lattice: lattice.clone(),
+        ..Default::default()
+    };
+    let state = rt.block_on(wascc_lattice::Lattice::connect(&opts)).unwrap();
+    let host = wascc_lattice::invocation::Sealer::new(KeyPair::new_server());
+    let event = Event::new(host.origin(), "label_set", serde_json::json!({"key": "z"}));
+    // Unsigned, as anyone who can publish on the subject could send it.
+    let forged = serde_json::to_vec(&event).unwrap();
+    rt.block_on(async {
+        let subject = events_subject(&lattice);
+        state
+            .client()
+            .publish(subject, forged.into())
+            .await
+            .unwrap();
+        state.client().flush().await.unwrap();
+        publish_event(&state, &host, &event).await;
+        state.client().flush().await.unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["type"], "com.wascc.lattice.label_set");
+    assert_eq!(printed["source"], format!("wascc/host/{}", host.origin()));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("event refused: the event is not signed"),
+        "{rest}"
+    );
+}
