@@ -396,14 +396,7 @@ pub async fn follow_events(
     mut each: impl FnMut(Result<Event, String>) -> bool,
 ) -> Result<(), LatticeError> {
     let subject = events_subject(lattice.name());
-    let mut sub = lattice
-        .client()
-        .subscribe(subject.clone())
-        .await
-        .map_err(|e| LatticeError::Connect {
-            url: "the lattice".into(),
-            reason: format!("cannot subscribe to {subject}: {e}"),
-        })?;
+    let mut sub = lattice.subscribe(&subject).await?;
     lattice
         .client()
         .flush()
@@ -619,14 +612,7 @@ pub async fn serve(
     let id = signer.origin().to_string();
     let subject = control_subject(lattice.name(), &id, ">");
     let prefix = control_subject(lattice.name(), &id, "");
-    let mut sub = lattice
-        .client()
-        .subscribe(subject.clone())
-        .await
-        .map_err(|e| LatticeError::Connect {
-            url: "the lattice".into(),
-            reason: format!("cannot subscribe to {subject}: {e}"),
-        })?;
+    let mut sub = lattice.subscribe(&subject).await?;
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let name = msg.subject.strip_prefix(prefix.as_str()).unwrap_or("");

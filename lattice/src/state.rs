@@ -377,6 +377,20 @@ impl Lattice {
         &self.client
     }
 
+    /// Subscribes to `subject`; an error names it.
+    pub(crate) async fn subscribe(
+        &self,
+        subject: &str,
+    ) -> Result<async_nats::Subscriber, LatticeError> {
+        self.client
+            .subscribe(subject.to_string())
+            .await
+            .map_err(|e| LatticeError::Connect {
+                url: "the lattice".into(),
+                reason: format!("cannot subscribe to {subject}: {e}"),
+            })
+    }
+
     fn state_err(&self) -> impl Fn(String) -> LatticeError + '_ {
         |reason| LatticeError::State {
             bucket: self.hosts_bucket.clone(),
