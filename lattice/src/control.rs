@@ -397,14 +397,7 @@ pub async fn follow_events(
 ) -> Result<(), LatticeError> {
     let subject = events_subject(lattice.name());
     let mut sub = lattice.subscribe(&subject).await?;
-    lattice
-        .client()
-        .flush()
-        .await
-        .map_err(|e| LatticeError::Connect {
-            url: "the lattice".into(),
-            reason: e.to_string(),
-        })?;
+    lattice.sync().await?;
     ready();
     while let Some(msg) = sub.next().await {
         if !each(verify_event(

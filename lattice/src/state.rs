@@ -377,6 +377,24 @@ impl Lattice {
         &self.client
     }
 
+    /// Returns once the server has processed everything this client sent
+    /// before (its subscriptions are in place): a request no one answers.
+    /// (async-nats's `flush` only writes the buffer; it does not wait for
+    /// the server.)
+    pub async fn sync(&self) -> Result<(), LatticeError> {
+        let mut probe = [0u8; 8];
+        let _ = getrandom::fill(&mut probe);
+        let subject = format!("_WASCC_SYNC.{}", data_encoding::HEXLOWER.encode(&probe));
+        match self.client.request(subject, bytes::Bytes::new()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+            Err(e) => Err(LatticeError::Connect {
+                url: "the lattice".into(),
+                reason: format!("no answer from the server: {e}"),
+            }),
+        }
+    }
+
     /// Subscribes to `subject`; an error names it.
     pub(crate) async fn subscribe(
         &self,

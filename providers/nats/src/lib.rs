@@ -381,11 +381,17 @@ impl CapabilityProvider for NatsMessaging {
                     s.clone(),
                 )));
             }
-            // The server has the subscriptions before the binding counts.
-            client
-                .flush()
+            // The server has the subscriptions before the binding counts:
+            // a round trip after them (a request no one answers; async-nats's
+            // flush only writes the buffer, it does not wait for the server).
+            match client
+                .request("_WASCC_SYNC.binding", bytes::Bytes::new())
                 .await
-                .map_err(|e| bad(format!("NATS at {} did not confirm: {e}", cfg.url)))?;
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+                Err(e) => return Err(bad(format!("NATS at {} did not confirm: {e}", cfg.url))),
+            }
             tracing::info!(%actor, binding = %name, url = %cfg.url, subjects = ?cfg.subjects, queue = ?cfg.queue, "messaging binding on NATS");
             let binding = Arc::new(Binding {
                 client,

@@ -56,8 +56,8 @@ impl Events {
                 }
             })
             .boxed();
-        // The SUB must reach the server before anything happens.
-        rt.block_on(state.client().flush()).unwrap();
+        // The SUB must be in place at the server before anything happens.
+        rt.block_on(state.sync()).unwrap();
         Events {
             rt,
             _state: state,
@@ -1315,7 +1315,9 @@ impl Impostor {
                     last => last.to_string(),
                 };
                 let mut sub = client.queue_subscribe(subject, queue).await.unwrap();
-                client.flush().await.unwrap();
+                // In place at the server (a round trip; flush only writes):
+                // a request no one answers.
+                let _ = client.request("_WASCC_SYNC.impostor", "".into()).await;
                 ready.send(()).unwrap();
                 let serve = async {
                     while let Some(msg) = sub.next().await {
