@@ -18,6 +18,7 @@ mod membership;
 pub mod pairing;
 pub mod rpc;
 mod state;
+pub mod wire;
 
 pub use error::LatticeError;
 pub use membership::{Membership, Participant, RecordFn};

@@ -262,6 +262,7 @@ pub struct RpcCounters {
     redirected: AtomicU64,
     received: AtomicU64,
     refused: AtomicU64,
+    by_shards: AtomicU64,
 }
 
 /// A snapshot of [`RpcCounters`].
@@ -280,6 +281,8 @@ pub struct RpcCounts {
     pub received: u64,
     /// Invocations received and refused (seal, block list).
     pub refused: u64,
+    /// Invocations received by the shards on their own connections.
+    pub by_shards: u64,
 }
 
 impl RpcCounts {
@@ -299,13 +302,17 @@ impl RpcCounts {
              # HELP wascc_lattice_received_total Invocations from other hosts, by outcome of the checks.\n\
              # TYPE wascc_lattice_received_total counter\n\
              wascc_lattice_received_total{{outcome=\"accepted\"}} {}\n\
-             wascc_lattice_received_total{{outcome=\"refused\"}} {}\n",
+             wascc_lattice_received_total{{outcome=\"refused\"}} {}\n\
+             # HELP wascc_lattice_shard_received_total Invocations received by the shards on their own connections (of those above).\n\
+             # TYPE wascc_lattice_shard_received_total counter\n\
+             wascc_lattice_shard_received_total {}\n",
             self.sent_tagged,
             self.sent_signed,
             self.resealed,
             self.redirected,
             self.received,
-            self.refused
+            self.refused,
+            self.by_shards
         )
     }
 }
@@ -324,6 +331,7 @@ impl RpcCounters {
             redirected: read(&self.redirected),
             received: read(&self.received),
             refused: read(&self.refused),
+            by_shards: read(&self.by_shards),
         }
     }
 }
@@ -353,6 +361,9 @@ pub struct Rpc {
     own: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
     /// Turns through the hosts serving a subject.
     turn: std::sync::atomic::AtomicUsize,
+    /// The host's shards take the invocations of its actors on its own
+    /// subject ([`Rpc::admit`]); the services thread only its bindings'.
+    shards_take_actors: std::sync::atomic::AtomicBool,
 }
 
 impl Rpc {
@@ -389,6 +400,89 @@ impl Rpc {
             serving: Arc::default(),
             own: tokio::sync::OnceCell::new(),
             turn: Default::default(),
+            shards_take_actors: Default::default(),
+        })
+    }
+
+    /// Leaves the invocations of this host's actors on its own subject to
+    /// its shards' connections ([`actor_subjects`](Self::actor_subjects),
+    /// [`admit`](Self::admit)); before the first subject is served.
+    pub fn leave_actors_to_shards(&self) {
+        self.shards_take_actors.store(true, Ordering::Relaxed);
+    }
+
+    /// The subjects on which this host's actors are invoked on the host's
+    /// own subject (`wasmbus.v1.<lattice>.host.<host>.actor.>`), and the
+    /// queue group its shards share them in.
+    pub fn actor_subjects(&self) -> (String, String) {
+        let me = self.sealer.origin();
+        (
+            format!("{}actor.>", crate::host_prefix(self.lattice.name(), me)),
+            me.to_string(),
+        )
+    }
+
+    /// Checks an invocation a shard received on `subject` (this host's own)
+    /// with `headers` and `payload`, as the services thread checks those it
+    /// receives: the actor must be served here (otherwise `wascc-moved`),
+    /// the seal must pass, the block list must allow it. Counted.
+    pub fn admit(
+        &self,
+        subject: &str,
+        headers: &[(String, String)],
+        payload: &[u8],
+    ) -> Result<Admitted, Refusal> {
+        RpcCounters::bump(&self.counters.by_shards);
+        let name = self.lattice.name();
+        let me = self.sealer.origin();
+        let moved = |what: &str| {
+            Refusal(Failed {
+                message: format!("host {me} does not serve {what}"),
+                reseal: false,
+                moved: true,
+            })
+        };
+        let rest = subject
+            .strip_prefix(&crate::host_prefix(name, me))
+            .ok_or_else(|| moved(subject))?;
+        let canonical = format!("{}{rest}", crate::lattice_prefix(name));
+        let server = lock(&self.serving)
+            .get(&canonical)
+            .map(|s| s.server.clone())
+            .ok_or_else(|| moved(&canonical))?;
+        let Served::Actor(actor) = &server.served else {
+            return Err(moved(&canonical));
+        };
+        let actor = actor.clone();
+        let mut h = HeaderMap::new();
+        for (n, v) in headers {
+            h.insert(n.as_str(), v.as_str());
+        }
+        let caller = header(Some(&h), H_CALLER).unwrap_or("").to_string();
+        let shape = header(Some(&h), H_SHAPE) == Ok(SHAPE_CURRENT);
+        let checked = parse_seal(Some(&h))
+            .map_err(Failed::from)
+            .and_then(|(operation, seal)| {
+                let peer = self.directory.peer(&seal.origin);
+                server
+                    .check(payload, &caller, operation, &seal, peer.as_deref())
+                    .map(|(operation, depth)| (operation, depth, seal, peer))
+            });
+        RpcCounters::bump(if checked.is_ok() {
+            &self.counters.received
+        } else {
+            &self.counters.refused
+        });
+        let (operation, depth, asked, peer) = checked.map_err(Refusal)?;
+        Ok(Admitted {
+            server,
+            asked,
+            peer,
+            actor,
+            operation,
+            depth,
+            shape,
+            caller,
         })
     }
 
@@ -601,8 +695,14 @@ impl Rpc {
 
     /// Stops serving actor `key` (its subscription ends; invocations go to
     /// other hosts running it, or get "no host of the lattice runs it").
-    pub fn unserve(&self, key: &str) {
-        self.unsubscribe(&actor_subject(self.lattice.name(), key));
+    /// Returns once the subscription's UNSUB is queued on the connection,
+    /// so that an invocation this host sends afterwards (of an actor it no
+    /// longer runs) is never routed to it: async-nats would drop it, and
+    /// its caller wait out the timeout.
+    pub async fn unserve(&self, key: &str) {
+        if let Some(queued) = self.unsubscribe(&actor_subject(self.lattice.name(), key)) {
+            let _ = queued.await;
+        }
     }
 
     /// Serves a binding this host holds to the lattice: hosts running the
@@ -663,10 +763,10 @@ impl Rpc {
             outbox: self.outbox.clone(),
             sealer: self.sealer.clone(),
         });
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<Drained>();
         let serves = server.clone();
         self.runtime.spawn(async move {
-            loop {
+            let drained = loop {
                 tokio::select! {
                     msg = sub.next() => match msg {
                         Some(msg) => {
@@ -675,9 +775,9 @@ impl Rpc {
                         }
                         None => return,
                     },
-                    _ = &mut stopped => break,
+                    drained = &mut stopped => break drained.ok(),
                 }
-            }
+            };
             // Drained, not dropped: what the client holds is still
             // answered, with an error if what it names is gone. (What the
             // server sends between our UNSUB and its processing of it is
@@ -685,6 +785,11 @@ impl Rpc {
             // come here only when their view lists no host; see the
             // module's doc.)
             let _ = sub.drain().await;
+            // The UNSUB is queued on the connection: what this host sends
+            // from now on reaches the server after it.
+            if let Some(d) = drained {
+                let _ = d.send(());
+            }
             while let Some(msg) = sub.next().await {
                 let server = server.clone();
                 tokio::spawn(async move { server.serve_one(msg).await });
@@ -695,21 +800,21 @@ impl Rpc {
             server: serves,
         };
         if let Some(old) = self.lock_serving().insert(subject, serving) {
-            let _ = old.stop.send(());
+            old.end();
         }
         Ok(())
     }
 
-    fn unsubscribe(&self, subject: &str) {
-        if let Some(s) = self.lock_serving().remove(subject) {
-            let _ = s.stop.send(());
-        }
+    /// Ends the subscription to `subject`; the returned receiver says when
+    /// its UNSUB is queued on the connection.
+    fn unsubscribe(&self, subject: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.lock_serving().remove(subject).map(Subscription::end)
     }
 
     /// Stops serving everything.
     pub fn unserve_all(&self) {
         for (_, s) in self.lock_serving().drain() {
-            let _ = s.stop.send(());
+            s.end();
         }
     }
 
@@ -726,15 +831,12 @@ impl Rpc {
                 let name = self.lattice.name();
                 let me = self.sealer.origin().to_string();
                 let own = crate::host_prefix(name, &me);
-                let mut sub = self
-                    .lattice
-                    .client()
-                    .subscribe(format!("{own}>"))
-                    .await
-                    .map_err(|e| crate::LatticeError::Connect {
-                        url: "the lattice".into(),
-                        reason: format!("cannot subscribe to {own}>: {e}"),
-                    })?;
+                let subject = if self.shards_take_actors.load(Ordering::Relaxed) {
+                    format!("{own}provider.>")
+                } else {
+                    format!("{own}>")
+                };
+                let mut sub = self.lattice.subscribe(&subject).await?;
                 let (serving, outbox) = (self.serving.clone(), self.outbox.clone());
                 let prefix = crate::lattice_prefix(name);
                 Ok(self.runtime.spawn(async move {
@@ -779,11 +881,87 @@ impl Drop for Rpc {
     }
 }
 
+/// An invocation a shard received on its own connection and
+/// [admitted](Rpc::admit).
+pub struct Admitted {
+    server: Arc<Server>,
+    asked: Seal,
+    peer: Option<Arc<PeerKey>>,
+    /// The actor to run.
+    pub actor: String,
+    /// The operation.
+    pub operation: String,
+    /// The invocation's call depth.
+    pub depth: u32,
+    /// A provider's message in the current codec shape (see
+    /// [`LocalActors::invoke`]).
+    pub shape: bool,
+    /// The calling actor's key (informational).
+    pub caller: String,
+}
+
+impl Subscription {
+    /// Ends it; the receiver says when its UNSUB is queued.
+    fn end(self) -> tokio::sync::oneshot::Receiver<()> {
+        let (drained, queued) = tokio::sync::oneshot::channel();
+        let _ = self.stop.send(drained);
+        queued
+    }
+}
+
+impl Admitted {
+    /// The header of the reply with `payload` and its seal.
+    pub fn reply_seal(&self, payload: &[u8]) -> (&'static str, String) {
+        let seal = self
+            .server
+            .seal_reply(&self.asked, self.peer.as_deref(), payload);
+        (H_REPLY, seal)
+    }
+}
+
+/// Why an invocation is answered with an error.
+pub struct Refusal(Failed);
+
+impl Refusal {
+    /// The error.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The headers of the error reply (`wascc-error`, and `wascc-reseal`
+    /// or `wascc-moved` when the sender is to act on it).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        error_headers(&self.0)
+    }
+}
+
+/// The headers of an error reply.
+fn error_headers(e: &Failed) -> Vec<(&'static str, String)> {
+    // Header values are single lines.
+    let mut h = vec![(H_ERROR, e.message.replace(['\r', '\n'], " "))];
+    if e.reseal {
+        h.push((H_RESEAL, "1".into()));
+    }
+    if e.moved {
+        h.push((H_MOVED, "1".into()));
+    }
+    h
+}
+
+/// An error reply's headers for `message` (an invocation admitted but not
+/// run: the actor failed, or is not on this host).
+pub fn error_reply(message: &str) -> Vec<(&'static str, String)> {
+    error_headers(&Failed::from(message.to_string()))
+}
+
+/// Told when a subscription's UNSUB is queued on the connection.
+type Drained = tokio::sync::oneshot::Sender<()>;
+
 /// A subject being served.
 struct Subscription {
     /// Ends the queue-group subscription (its buffered messages are still
     /// answered).
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<Drained>,
     /// Serves the subject's invocations.
     server: Arc<Server>,
 }
@@ -897,7 +1075,7 @@ impl Server {
     /// call depth to run it at, or why it is refused (logged).
     fn check(
         &self,
-        msg: &async_nats::Message,
+        payload: &[u8],
         caller: &str,
         operation: String,
         seal: &Seal,
@@ -909,7 +1087,7 @@ impl Server {
             lattice: &self.lattice,
             subject: &self.subject,
             operation: &operation,
-            payload: &msg.payload,
+            payload,
             depth: seal.depth,
         };
         let verified = self
@@ -948,7 +1126,7 @@ impl Server {
         let (checked, asker) = match parse_seal(msg.headers.as_ref()) {
             Ok((operation, seal)) => {
                 let peer = self.directory.peer(&seal.origin);
-                let checked = self.check(&msg, caller, operation, &seal, peer.as_deref());
+                let checked = self.check(&msg.payload, caller, operation, &seal, peer.as_deref());
                 (checked, Some((seal, peer)))
             }
             Err(e) => (Err(Failed::from(e)), None),
@@ -1048,13 +1226,8 @@ impl Outbox {
                     Ok((payload, None)) => client.publish(to, payload.into()).await,
                     Err(e) => {
                         let mut h = HeaderMap::new();
-                        // Header values are single lines.
-                        h.insert(H_ERROR, e.message.replace(['\r', '\n'], " ").as_str());
-                        if e.reseal {
-                            h.insert(H_RESEAL, "1");
-                        }
-                        if e.moved {
-                            h.insert(H_MOVED, "1");
+                        for (name, value) in error_headers(&e) {
+                            h.insert(name, value.as_str());
                         }
                         client
                             .publish_with_headers(to, h, bytes::Bytes::new())

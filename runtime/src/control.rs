@@ -110,7 +110,7 @@ impl HostControl {
             .shared()
             .ok_or_else(|| RuntimeError::Control("the host is not serving".into()))?;
         if let Some(rpc) = shared.remote.get() {
-            rpc.unserve(key);
+            rpc.unserve(key).await;
         }
         shared.actors.remove(key).ok_or_else(|| {
             RuntimeError::Control(format!("actor {key} does not run on this host"))

@@ -343,6 +343,17 @@ impl Host {
             verifier,
             self.control.blocked().clone(),
         );
+        // Shards read the invocations of this host's actors on connections
+        // of their own where the server allows a plain one.
+        match wascc_lattice::wire::Target::from_options(opts) {
+            Ok(target) => {
+                rpc.leave_actors_to_shards();
+                let _ = shared.wire.set(Arc::new(target));
+            }
+            Err(e) => tracing::info!(
+                "the services thread takes the lattice's invocations of this host's actors: {e}"
+            ),
+        }
         let mut labels = self.labels.clone();
         labels.extend(extra_labels.clone());
         let labels = Arc::new(std::sync::Mutex::new(labels));
@@ -649,6 +660,16 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
             }),
             stopping.clone(),
         ));
+    }
+    if let (Some(rpc), Some(target)) = (ctx.shared.remote.get(), ctx.shared.wire.get()) {
+        crate::inbound::start(crate::inbound::Inbound {
+            shared: ctx.shared.clone(),
+            rpc: rpc.clone(),
+            target: target.clone(),
+            shard: id,
+            stopping: stopping.clone(),
+        })
+        .await;
     }
     if ctx.ready.fetch_sub(1, Ordering::AcqRel) == 1 {
         tracing::info!(

@@ -12,6 +12,7 @@ mod error;
 pub mod host;
 pub mod http;
 mod http_server;
+mod inbound;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;

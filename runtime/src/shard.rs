@@ -67,6 +67,9 @@ pub(crate) struct Shared {
     pub(crate) meters: Vec<Arc<ShardMeters>>,
     /// Calls to actors this host does not run, when it is in a lattice.
     pub(crate) remote: crate::Remote,
+    /// Where shards read the lattice's invocations of this host's actors
+    /// ([`crate::inbound`]), when the server allows a plain connection.
+    pub(crate) wire: std::sync::OnceLock<Arc<wascc_lattice::wire::Target>>,
 }
 
 impl Shared {
@@ -123,6 +126,7 @@ impl Shared {
                 mesh,
                 meters,
                 remote,
+                wire: std::sync::OnceLock::new(),
             },
             mailboxes,
         )

@@ -99,3 +99,17 @@ impl hyper::rt::Write for Stream {
         Pin::new(&mut self.inner).poll_close(cx)
     }
 }
+
+/// An outgoing TCP connection owned by the current shard
+/// (`futures_lite`'s `AsyncRead` and `AsyncWrite`).
+pub type Connection = glommio::net::TcpStream;
+
+/// Connects to `addr` from the current shard, with `TCP_NODELAY` (small
+/// messages, latency first).
+pub async fn connect(addr: SocketAddr) -> io::Result<Connection> {
+    let s = glommio::net::TcpStream::connect(addr)
+        .await
+        .map_err(io::Error::from)?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}

@@ -252,6 +252,13 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     assert_eq!(sent("mac"), macs + 5);
     assert_eq!(sent("signature"), signed);
     assert_eq!(accepted(), received + 5);
+    // Host B's shard took them on its own connection, not its services
+    // thread.
+    let by_shards = scrape(metrics_b)
+        .get("wascc_lattice_shard_received_total")
+        .copied()
+        .unwrap_or(0);
+    assert!(by_shards >= 5, "{by_shards}");
     assert_eq!(
         scrape(metrics_a).get("wascc_lattice_resealed_total"),
         Some(&0)

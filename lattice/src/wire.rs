@@ -1,0 +1,441 @@
+//! The NATS protocol as a host's shards speak it on connections of their
+//! own: a shard subscribes to its host's actor subjects, reads invocations
+//! and publishes their replies on the same socket, so that the services
+//! thread is not on the path of an invocation (two hand-offs between
+//! parked threads fewer on the receiving host; `docs/BENCHMARKS.md`).
+//!
+//! Only what that needs: the handshake (`INFO`, `CONNECT`, `PING`,
+//! `PONG`), `SUB`, reading `MSG`/`HMSG`, answering the server's `PING`s and
+//! writing `HPUB`. Executor-agnostic, over any `AsyncRead + AsyncWrite`.
+//! Servers that need TLS, credentials or an nkey are not covered:
+//! [`Target::from_options`] says so, and the services thread then serves
+//! the host's subjects as before.
+
+use crate::state::LatticeOptions;
+use futures_lite::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::net::SocketAddr;
+
+/// Where and how a shard connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The server's addresses (the first URL of the lattice's list,
+    /// resolved).
+    pub addrs: Vec<SocketAddr>,
+    /// User and password, from the URL.
+    pub user: Option<(String, String)>,
+    /// A token, from the URL (`nats://TOKEN@host`).
+    pub token: Option<String>,
+}
+
+impl Target {
+    /// The target for a lattice joined with `opts`, or why shards cannot
+    /// connect on their own.
+    pub fn from_options(opts: &LatticeOptions) -> Result<Target, String> {
+        if opts.credentials.is_some() || opts.nkey_seed.is_some() {
+            return Err("the lattice authenticates with credentials or an nkey".into());
+        }
+        let first = opts.url.split(',').next().unwrap_or("").trim();
+        let rest = match first.split_once("://") {
+            Some(("nats", rest)) => rest,
+            None => first,
+            Some((scheme, _)) => return Err(format!("the URL's scheme is {scheme}, not nats")),
+        };
+        let (auth, hostport) = match rest.rsplit_once('@') {
+            Some((auth, hostport)) => (Some(auth), hostport),
+            None => (None, rest),
+        };
+        let hostport = hostport.trim_end_matches('/');
+        let hostport = if hostport.contains(':') {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:4222")
+        };
+        let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+            .map_err(|e| format!("cannot resolve {hostport}: {e}"))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(format!("{hostport} resolves to no address"));
+        }
+        let (user, token) = match auth.map(|a| a.split_once(':')) {
+            None => (None, None),
+            Some(Some((u, p))) => (Some((u.to_string(), p.to_string())), None),
+            Some(None) => (None, auth.map(str::to_string)),
+        };
+        Ok(Target { addrs, user, token })
+    }
+
+    fn connect_line(&self, name: &str) -> String {
+        let mut c = serde_json::json!({
+            "verbose": false,
+            "pedantic": false,
+            "headers": true,
+            "no_responders": true,
+            "protocol": 1,
+            "lang": "rust-wascc-shard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "name": name,
+        });
+        if let Some((u, p)) = &self.user {
+            c["user"] = u.clone().into();
+            c["pass"] = p.clone().into();
+        }
+        if let Some(t) = &self.token {
+            c["auth_token"] = t.clone().into();
+        }
+        format!("CONNECT {c}\r\n")
+    }
+}
+
+/// What the server said of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Largest message the server takes, in bytes.
+    pub max_payload: usize,
+}
+
+/// Connects: reads the server's `INFO`, sends `CONNECT` (as `name`), then
+/// `subscribe` (`SUB` lines) and a `PING`, and waits for the `PONG` (so
+/// the subscriptions are in place); an `-ERR` instead, such as an
+/// authorization violation, is returned.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut futures_lite::io::BufReader<S>,
+    target: &Target,
+    name: &str,
+    subscribe: &str,
+) -> Result<ServerLimits, String> {
+    let mut line = String::new();
+    read_line(stream, &mut line).await?;
+    let info = line
+        .strip_prefix("INFO ")
+        .ok_or_else(|| format!("the server did not start with INFO: {line:?}"))?;
+    let info: serde_json::Value =
+        serde_json::from_str(info).map_err(|e| format!("unreadable INFO: {e}"))?;
+    if info["tls_required"].as_bool() == Some(true) {
+        return Err("the server requires TLS".into());
+    }
+    if info["headers"].as_bool() == Some(false) {
+        return Err("the server does not support headers".into());
+    }
+    let max_payload = info["max_payload"].as_u64().unwrap_or(1 << 20) as usize;
+    let hello = format!("{}{subscribe}PING\r\n", target.connect_line(name));
+    let w = stream.get_mut();
+    w.write_all(hello.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    w.flush().await.map_err(|e| e.to_string())?;
+    loop {
+        read_line(stream, &mut line).await?;
+        match line.as_str() {
+            "PONG" => return Ok(ServerLimits { max_payload }),
+            "+OK" => {}
+            l if l.starts_with("INFO ") => {}
+            l => return Err(format!("the server refused the connection: {l}")),
+        }
+    }
+}
+
+/// A `SUB` line: `subject` in queue group `queue`, as subscription `sid`.
+pub fn sub(subject: &str, queue: &str, sid: u64) -> String {
+    format!("SUB {subject} {queue} {sid}\r\n")
+}
+
+/// One message from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    /// Its subject.
+    pub subject: String,
+    /// Where the reply goes.
+    pub reply: Option<String>,
+    /// Its headers, in order (names as sent).
+    pub headers: Vec<(String, String)>,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+impl Msg {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the server sends, as far as a shard cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A message on a subscription.
+    Msg(Msg),
+    /// A keep-alive: answer [`PONG`].
+    Ping,
+    /// An error the server reports (the connection may go on).
+    Err(String),
+    /// Anything else (`PONG`, `+OK`, `INFO`).
+    Other,
+}
+
+/// Reads the next operation; an error when the connection ends or the
+/// server sends something malformed (the caller reconnects).
+pub async fn read_op<R: AsyncRead + Unpin>(
+    stream: &mut futures_lite::io::BufReader<R>,
+    line: &mut String,
+) -> Result<Op, String> {
+    read_line(stream, line).await?;
+    let mut parts = line.split_ascii_whitespace();
+    let bad = || format!("malformed line from the server: {line:?}");
+    match parts.next() {
+        Some("PING") => Ok(Op::Ping),
+        Some("-ERR") => Ok(Op::Err(line.clone())),
+        Some(kind @ ("MSG" | "HMSG")) => {
+            let fields: Vec<&str> = parts.collect();
+            let headed = kind == "HMSG";
+            // MSG subject sid [reply] size; HMSG subject sid [reply] hsize size
+            let sizes = if headed { 2 } else { 1 };
+            let (subject, reply) = match fields.len() - sizes.min(fields.len()) {
+                2 => (fields[0], None),
+                3 => (fields[0], Some(fields[2].to_string())),
+                _ => return Err(bad()),
+            };
+            let num = |s: &str| s.parse::<usize>().map_err(|_| bad());
+            let total = num(fields[fields.len() - 1])?;
+            let head = if headed {
+                num(fields[fields.len() - 2])?
+            } else {
+                0
+            };
+            if head > total {
+                return Err(bad());
+            }
+            let subject = subject.to_string();
+            let mut body = vec![0u8; total + 2];
+            stream
+                .read_exact(&mut body)
+                .await
+                .map_err(|e| e.to_string())?;
+            body.truncate(total);
+            let headers = parse_headers(&body[..head]);
+            let payload = body.split_off(head);
+            Ok(Op::Msg(Msg {
+                subject,
+                reply,
+                headers,
+                payload,
+            }))
+        }
+        _ => Ok(Op::Other),
+    }
+}
+
+/// The `name: value` lines of a header block (after its `NATS/1.0` line).
+fn parse_headers(block: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(block)
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+async fn read_line<R: AsyncRead + Unpin>(
+    stream: &mut futures_lite::io::BufReader<R>,
+    line: &mut String,
+) -> Result<(), String> {
+    line.clear();
+    match stream.read_line(line).await {
+        Ok(0) => Err("the server closed the connection".into()),
+        Ok(_) => {
+            let end = line.trim_end_matches(['\r', '\n']).len();
+            line.truncate(end);
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The answer to a server's `PING`.
+pub const PONG: &[u8] = b"PONG\r\n";
+
+/// Appends an `HPUB` of `payload` with `headers` on `subject` to `out`.
+pub fn hpub(out: &mut Vec<u8>, subject: &str, headers: &[(&str, &str)], payload: &[u8]) {
+    use std::io::Write;
+    let mut h = Vec::with_capacity(64);
+    h.extend_from_slice(b"NATS/1.0\r\n");
+    for (name, value) in headers {
+        let _ = write!(h, "{name}: {value}\r\n");
+    }
+    h.extend_from_slice(b"\r\n");
+    let _ = write!(
+        out,
+        "HPUB {subject} {} {}\r\n",
+        h.len(),
+        h.len() + payload.len()
+    );
+    out.extend_from_slice(&h);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(url: &str) -> LatticeOptions {
+        LatticeOptions {
+            url: url.into(),
+            lattice: "l".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn targets_come_from_the_first_url_and_say_what_they_cannot_do() {
+        let t = Target::from_options(&opts("nats://127.0.0.1:4222,nats://10.0.0.1")).unwrap();
+        assert_eq!(t.addrs, ["127.0.0.1:4222".parse::<SocketAddr>().unwrap()]);
+        assert_eq!((t.user, t.token), (None, None));
+        let t = Target::from_options(&opts("nats://u:p@127.0.0.1")).unwrap();
+        assert_eq!(t.addrs[0].port(), 4222);
+        assert_eq!(t.user, Some(("u".into(), "p".into())));
+        let t = Target::from_options(&opts("127.0.0.1:4333")).unwrap();
+        assert_eq!(t.addrs[0].port(), 4333);
+        let t = Target::from_options(&opts("nats://s3cret@127.0.0.1:4222")).unwrap();
+        assert_eq!(t.token.as_deref(), Some("s3cret"));
+        let e = Target::from_options(&opts("tls://127.0.0.1:4222")).unwrap_err();
+        assert!(e.contains("scheme is tls"), "{e}");
+        let mut creds = opts("nats://127.0.0.1");
+        creds.credentials = Some("/x.creds".into());
+        let e = Target::from_options(&creds).unwrap_err();
+        assert!(e.contains("credentials"), "{e}");
+    }
+
+    fn reader(input: &str) -> futures_lite::io::BufReader<Duplex> {
+        futures_lite::io::BufReader::new(Duplex {
+            input: std::io::Cursor::new(input.as_bytes().to_vec()),
+            output: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn the_handshake_reads_info_subscribes_and_waits_for_pong() {
+        let run = |server: &str| {
+            let mut s = reader(server);
+            let target = Target {
+                addrs: Vec::new(),
+                user: Some(("u".into(), "p".into())),
+                token: None,
+            };
+            let r = futures_lite::future::block_on(handshake(
+                &mut s,
+                &target,
+                "shard-0",
+                &sub("a.>", "q", 1),
+            ));
+            (r, String::from_utf8(s.into_inner().output).unwrap())
+        };
+        let (r, sent) = run("INFO {\"max_payload\":1024,\"headers\":true}\r\nPONG\r\n");
+        assert_eq!(r, Ok(ServerLimits { max_payload: 1024 }));
+        assert!(sent.starts_with("CONNECT {"), "{sent}");
+        assert!(sent.ends_with("}\r\nSUB a.> q 1\r\nPING\r\n"), "{sent}");
+        assert!(sent.contains("\"user\":\"u\"") && sent.contains("\"headers\":true"));
+        let (r, _) = run("INFO {}\r\n-ERR 'Authorization Violation'\r\n");
+        assert!(r.unwrap_err().contains("Authorization Violation"));
+        let (r, _) = run("INFO {\"tls_required\":true}\r\n");
+        assert!(r.unwrap_err().contains("requires TLS"));
+        let (r, _) = run("HELLO\r\n");
+        assert!(r.unwrap_err().contains("did not start with INFO"));
+        let (r, _) = run("INFO {}\r\n");
+        assert!(r.unwrap_err().contains("closed the connection"));
+    }
+
+    #[test]
+    fn messages_with_and_without_headers_and_a_reply_are_read_whole() {
+        let head = "NATS/1.0\r\nwascc-op: Echo\r\nwascc-seal: a b c\r\n\r\n";
+        let input = format!(
+            "PING\r\nHMSG s.1 7 _INBOX.r {} {}\r\n{head}hi\r\nMSG s.2 8 3\r\nabc\r\n-ERR 'x'\r\n+OK\r\nMSG s.3 9\r\n",
+            head.len(),
+            head.len() + 2
+        );
+        let mut s = reader(&input);
+        let mut line = String::new();
+        let mut next = || futures_lite::future::block_on(read_op(&mut s, &mut line));
+        assert_eq!(next(), Ok(Op::Ping));
+        let Ok(Op::Msg(m)) = next() else {
+            panic!("not a message")
+        };
+        assert_eq!(m.subject, "s.1");
+        assert_eq!(m.reply.as_deref(), Some("_INBOX.r"));
+        assert_eq!(m.header("wascc-op"), Some("Echo"));
+        assert_eq!(m.header("WASCC-SEAL"), Some("a b c"));
+        assert_eq!(m.payload, b"hi");
+        let Ok(Op::Msg(m)) = next() else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            (m.subject.as_str(), m.reply, m.payload),
+            ("s.2", None, b"abc".to_vec())
+        );
+        assert!(m.headers.is_empty());
+        assert_eq!(next(), Ok(Op::Err("-ERR 'x'".into())));
+        assert_eq!(next(), Ok(Op::Other));
+        assert!(next().unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn hpub_frames_count_headers_and_payload() {
+        let mut out = Vec::new();
+        hpub(
+            &mut out,
+            "_INBOX.x",
+            &[("wascc-reply", "NH tag -")],
+            b"hello",
+        );
+        let head = "NATS/1.0\r\nwascc-reply: NH tag -\r\n\r\n";
+        let want = format!(
+            "HPUB _INBOX.x {} {}\r\n{head}hello\r\n",
+            head.len(),
+            head.len() + 5
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    /// Reads from `input`, writes to `output`.
+    struct Duplex {
+        input: std::io::Cursor<Vec<u8>>,
+        output: Vec<u8>,
+    }
+
+    impl AsyncRead for Duplex {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(std::io::Read::read(&mut self.input, buf))
+        }
+    }
+
+    impl AsyncWrite for Duplex {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.output.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+}
