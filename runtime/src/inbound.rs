@@ -126,17 +126,25 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
             }
         }
     });
+    let running = Rc::new(Cell::new(0usize));
     let reader = async move {
         let mut line = String::new();
         let why = loop {
+            // At the limit: stop reading until an invocation ends.
+            while running.get() >= crate::limits::LATTICE_IN_FLIGHT {
+                wascc_scheduler::sleep(Duration::from_micros(100)).await;
+            }
             match wire::read_op(&mut read, &mut line).await {
                 Err(e) => break e,
                 Ok(Op::Msg(msg)) => {
-                    let (frames, inbound) = (frames.clone(), inbound.clone());
+                    let (frames, inbound, running) =
+                        (frames.clone(), inbound.clone(), running.clone());
+                    running.set(running.get() + 1);
                     wascc_scheduler::spawn_local(async move {
                         if let Some(frame) = serve(&inbound, msg, limits.max_payload).await {
                             let _ = frames.unbounded_send(frame);
                         }
+                        running.set(running.get() - 1);
                     });
                 }
                 Ok(Op::Ping) => {

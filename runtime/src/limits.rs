@@ -62,3 +62,10 @@ pub const PORTABLE_SPIN: Duration = Duration::from_micros(50);
 /// listen: shards look at the listener table every `SHUTDOWN_POLL`, so this
 /// is only reached when a shard cannot bind (logged by the shard).
 pub const HTTP_BIND_WAIT: Duration = Duration::from_secs(2);
+
+/// Invocations a shard runs at once from its own lattice connection: past
+/// it, the shard stops reading until one ends, so a flood backs up in the
+/// socket (and the NATS server, which drops a slow consumer's messages)
+/// instead of in the shard's memory. 64 callers in the benchmark; well
+/// past what one core runs concurrently.
+pub const LATTICE_IN_FLIGHT: usize = 4096;
