@@ -361,6 +361,10 @@ pub struct Rpc {
     own: tokio::sync::OnceCell<tokio::task::JoinHandle<()>>,
     /// Turns through the hosts serving a subject.
     turn: std::sync::atomic::AtomicUsize,
+    /// `wasmbus.v1.<lattice>.`, and this host's own subjects' prefix
+    /// (`….host.<host>.`), made once rather than per invocation.
+    lattice_prefix: String,
+    own_prefix: String,
     /// The host's shards take the invocations of its actors on its own
     /// subject ([`Rpc::admit`]); the services thread only its bindings'.
     shards_take_actors: std::sync::atomic::AtomicBool,
@@ -385,6 +389,8 @@ impl Rpc {
     ) -> Arc<Rpc> {
         let outbox = Arc::new(Outbox::default());
         let replier = runtime.spawn(outbox.clone().publish(lattice.client().clone()));
+        let lattice_prefix = crate::lattice_prefix(lattice.name());
+        let own_prefix = crate::host_prefix(lattice.name(), sealer.origin());
         Arc::new(Rpc {
             outbox,
             replier,
@@ -400,6 +406,8 @@ impl Rpc {
             serving: Arc::default(),
             own: tokio::sync::OnceCell::new(),
             turn: Default::default(),
+            lattice_prefix,
+            own_prefix,
             shards_take_actors: Default::default(),
         })
     }
@@ -415,10 +423,9 @@ impl Rpc {
     /// own subject (`wasmbus.v1.<lattice>.host.<host>.actor.>`), and the
     /// queue group its shards share them in.
     pub fn actor_subjects(&self) -> (String, String) {
-        let me = self.sealer.origin();
         (
-            format!("{}actor.>", crate::host_prefix(self.lattice.name(), me)),
-            me.to_string(),
+            format!("{}actor.>", self.own_prefix),
+            self.sealer.origin().to_string(),
         )
     }
 
@@ -433,7 +440,6 @@ impl Rpc {
         payload: &[u8],
     ) -> Result<Admitted, Refusal> {
         RpcCounters::bump(&self.counters.by_shards);
-        let name = self.lattice.name();
         let me = self.sealer.origin();
         let moved = |what: &str| {
             Refusal(Failed {
@@ -443,9 +449,9 @@ impl Rpc {
             })
         };
         let rest = subject
-            .strip_prefix(&crate::host_prefix(name, me))
+            .strip_prefix(self.own_prefix.as_str())
             .ok_or_else(|| moved(subject))?;
-        let canonical = format!("{}{rest}", crate::lattice_prefix(name));
+        let canonical = format!("{}{rest}", self.lattice_prefix);
         let server = lock(&self.serving)
             .get(&canonical)
             .map(|s| s.server.clone())
@@ -454,13 +460,9 @@ impl Rpc {
             return Err(moved(&canonical));
         };
         let actor = actor.clone();
-        let mut h = HeaderMap::new();
-        for (n, v) in headers {
-            h.insert(n.as_str(), v.as_str());
-        }
-        let caller = header(Some(&h), H_CALLER).unwrap_or("").to_string();
-        let shape = header(Some(&h), H_SHAPE) == Ok(SHAPE_CURRENT);
-        let checked = parse_seal(Some(&h))
+        let caller = header(headers, H_CALLER).unwrap_or("").to_string();
+        let shape = header(headers, H_SHAPE) == Ok(SHAPE_CURRENT);
+        let checked = parse_seal(headers)
             .map_err(Failed::from)
             .and_then(|(operation, seal)| {
                 let peer = self.directory.peer(&seal.origin);
@@ -828,9 +830,8 @@ impl Rpc {
     async fn listen(&self) -> Result<(), crate::LatticeError> {
         self.own
             .get_or_try_init(|| async {
-                let name = self.lattice.name();
                 let me = self.sealer.origin().to_string();
-                let own = crate::host_prefix(name, &me);
+                let own = self.own_prefix.clone();
                 let subject = if self.shards_take_actors.load(Ordering::Relaxed) {
                     format!("{own}provider.>")
                 } else {
@@ -838,7 +839,7 @@ impl Rpc {
                 };
                 let mut sub = self.lattice.subscribe(&subject).await?;
                 let (serving, outbox) = (self.serving.clone(), self.outbox.clone());
-                let prefix = crate::lattice_prefix(name);
+                let prefix = self.lattice_prefix.clone();
                 Ok(self.runtime.spawn(async move {
                     while let Some(msg) = sub.next().await {
                         let Some(rest) = msg.subject.strip_prefix(own.as_str()) else {
@@ -987,13 +988,32 @@ pub fn binding_subject(lattice: &str, binding: &BindingKey) -> String {
     )
 }
 
-fn header<'a>(h: Option<&'a HeaderMap>, name: &str) -> Result<&'a str, String> {
-    h.and_then(|h| h.get(name))
-        .map(|v| v.as_str())
+/// An invocation's headers, as async-nats hands them to the services
+/// thread or as a shard read them off its own connection.
+trait Headers {
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl Headers for Option<&HeaderMap> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.and_then(|h| h.get(name)).map(|v| v.as_str())
+    }
+}
+
+impl Headers for [(String, String)] {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn header<'a, H: Headers + ?Sized>(h: &'a H, name: &str) -> Result<&'a str, String> {
+    h.get(name)
         .ok_or_else(|| format!("the invocation has no {name} header"))
 }
 
-fn parse_seal(h: Option<&HeaderMap>) -> Result<(String, Seal), String> {
+fn parse_seal<H: Headers + ?Sized>(h: &H) -> Result<(String, Seal), String> {
     let operation = header(h, H_OPERATION)?.to_string();
     let seal = header(h, H_SEAL)?;
     let bad = |what: &str| format!("header {H_SEAL} has no valid {what}");
@@ -1120,10 +1140,11 @@ impl Server {
             tracing::warn!(%target, "invocation without a reply subject dropped");
             return;
         };
-        let caller = header(msg.headers.as_ref(), H_CALLER).unwrap_or("");
+        let headers = msg.headers.as_ref();
+        let caller = header(&headers, H_CALLER).unwrap_or("");
         // The keys shared with the origin check the invocation and seal
         // its reply: looked up once.
-        let (checked, asker) = match parse_seal(msg.headers.as_ref()) {
+        let (checked, asker) = match parse_seal(&headers) {
             Ok((operation, seal)) => {
                 let peer = self.directory.peer(&seal.origin);
                 let checked = self.check(&msg.payload, caller, operation, &seal, peer.as_deref());
@@ -1138,7 +1159,7 @@ impl Server {
         });
         let result = match (checked, &self.served) {
             (Ok((operation, depth)), Served::Actor(actor)) => {
-                let shape = header(msg.headers.as_ref(), H_SHAPE) == Ok(SHAPE_CURRENT);
+                let shape = header(&headers, H_SHAPE) == Ok(SHAPE_CURRENT);
                 self.local
                     .invoke(caller, actor, &operation, &msg.payload, shape, depth)
                     .await
