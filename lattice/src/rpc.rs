@@ -167,12 +167,9 @@ async fn request_with(
     shape: bool,
 ) -> Result<(bytes::Bytes, Option<String>), Failed> {
     let mut h = HeaderMap::new();
-    h.insert(H_OPERATION, operation);
-    h.insert(H_CALLER, caller);
-    if shape {
-        h.insert(H_SHAPE, SHAPE_CURRENT);
+    for (name, value) in invocation_headers(caller, operation, seal, shape) {
+        h.insert(name, value.as_str());
     }
-    h.insert(H_SEAL, seal_header(seal).as_str());
     let request = async_nats::Request::new()
         .headers(h)
         .payload(payload)
@@ -193,21 +190,55 @@ async fn request_with(
             }
             _ => e.to_string().into(),
         })?;
-    if let Some(h) = reply.headers.as_ref()
-        && let Some(err) = h.get(H_ERROR)
-    {
+    reply_from(&reply.headers.as_ref(), reply.payload)
+}
+
+/// The headers of an invocation: its operation, caller, seal and, for a
+/// provider's message in the current codec shape, that shape.
+fn invocation_headers(
+    caller: &str,
+    operation: &str,
+    seal: &Seal,
+    shape: bool,
+) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        (H_OPERATION, operation.to_string()),
+        (H_CALLER, caller.to_string()),
+    ];
+    if shape {
+        h.push((H_SHAPE, SHAPE_CURRENT.to_string()));
+    }
+    h.push((H_SEAL, seal_header(seal)));
+    h
+}
+
+/// A reply read from a shard's connection: its payload and seal, or the
+/// error it carries (the server's "no responders" status: the host is
+/// gone, another is tried).
+fn reply_of(msg: crate::wire::Msg) -> Result<(bytes::Bytes, Option<String>), Failed> {
+    if msg.status == Some(503) {
         return Err(Failed {
-            message: err.as_str().to_string(),
+            message: "no host of the lattice runs it".to_string(),
+            reseal: false,
+            moved: true,
+        });
+    }
+    reply_from(msg.headers.as_slice(), msg.payload.into())
+}
+
+/// A reply's payload and seal, or the error its headers carry.
+fn reply_from<H: Headers + ?Sized>(
+    h: &H,
+    payload: bytes::Bytes,
+) -> Result<(bytes::Bytes, Option<String>), Failed> {
+    if let Some(err) = h.get(H_ERROR) {
+        return Err(Failed {
+            message: err.to_string(),
             reseal: h.get(H_RESEAL).is_some(),
             moved: h.get(H_MOVED).is_some(),
         });
     }
-    let seal = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(H_REPLY))
-        .map(|v| v.as_str().to_string());
-    Ok((reply.payload, seal))
+    Ok((payload, h.get(H_REPLY).map(str::to_string)))
 }
 
 /// Checks the seal of a successful reply to invocation `answer` (its
@@ -263,6 +294,7 @@ pub struct RpcCounters {
     received: AtomicU64,
     refused: AtomicU64,
     by_shards: AtomicU64,
+    sent_by_shards: AtomicU64,
 }
 
 /// A snapshot of [`RpcCounters`].
@@ -283,6 +315,8 @@ pub struct RpcCounts {
     pub refused: u64,
     /// Invocations received by the shards on their own connections.
     pub by_shards: u64,
+    /// Invocations sent by the shards on their own connections.
+    pub sent_by_shards: u64,
 }
 
 impl RpcCounts {
@@ -305,14 +339,18 @@ impl RpcCounts {
              wascc_lattice_received_total{{outcome=\"refused\"}} {}\n\
              # HELP wascc_lattice_shard_received_total Invocations received by the shards on their own connections (of those above).\n\
              # TYPE wascc_lattice_shard_received_total counter\n\
-             wascc_lattice_shard_received_total {}\n",
+             wascc_lattice_shard_received_total {}\n\
+             # HELP wascc_lattice_shard_sent_total Invocations sent by the shards on their own connections (of those sent).\n\
+             # TYPE wascc_lattice_shard_sent_total counter\n\
+             wascc_lattice_shard_sent_total {}\n",
             self.sent_tagged,
             self.sent_signed,
             self.resealed,
             self.redirected,
             self.received,
             self.refused,
-            self.by_shards
+            self.by_shards,
+            self.sent_by_shards
         )
     }
 }
@@ -332,6 +370,7 @@ impl RpcCounters {
             received: read(&self.received),
             refused: read(&self.refused),
             by_shards: read(&self.by_shards),
+            sent_by_shards: read(&self.sent_by_shards),
         }
     }
 }
@@ -553,25 +592,8 @@ impl Rpc {
     }
 
     fn call(self: &Arc<Self>, call: Call<'_>, payload: Vec<u8>, what: String) -> ReplyFuture {
-        let Call {
-            subject,
-            caller,
-            parties,
-            operation,
-            shape,
-            depth,
-        } = call;
-        if let Some(k) = self.blocked.any(parties) {
-            let e = format!("{what}: {k} is blocked in the lattice");
+        if let Err(e) = self.precheck(call.parties, payload.len(), &what) {
             return Box::pin(async move { Err(e) });
-        }
-        if payload.len() > MAX_REMOTE_CALL {
-            let n = payload.len();
-            return Box::pin(async move {
-                Err(format!(
-                    "{what}: payload of {n} bytes exceeds the lattice limit of {MAX_REMOTE_CALL}"
-                ))
-            });
         }
         // Disconnected: say so at once rather than after the reply timeout
         // (the client reconnects in the background).
@@ -583,95 +605,16 @@ impl Rpc {
             });
         }
         let this = self.clone();
-        let (caller, operation) = (caller.to_string(), operation.to_string());
+        let owned = OwnedCall::from(&call);
         let work = async move {
-            let Rpc {
-                lattice,
-                sealer,
-                directory,
-                counters,
-                blocked,
-                ..
-            } = &*this;
-            let (client, lattice) = (lattice.client(), lattice.name());
+            let client = this.lattice.client();
             let payload = bytes::Bytes::from(payload);
-            let inv = Invocation {
-                lattice,
-                subject: &subject,
-                operation: &operation,
-                payload: &payload,
-                depth,
-            };
+            let (caller, operation, shape) = (&owned.caller, &owned.operation, owned.shape);
             let send = |to: String, seal: Seal| {
-                let (caller, operation, payload) = (&caller, &operation, payload.clone());
-                async move {
-                    let seq = seal.seq;
-                    request_with(client, &to, caller, operation, payload, &seal, shape)
-                        .await
-                        .map(|(payload, reply_seal)| (seq, payload, reply_seal))
-                }
+                let payload = payload.clone();
+                async move { request_with(client, &to, caller, operation, payload, &seal, shape).await }
             };
-            let route = directory.recipients(&subject);
-            let targets = route.as_deref().map(|r| r.targets()).unwrap_or_default();
-            let turn = this.turn.fetch_add(1, Ordering::Relaxed);
-            let mut reply = None;
-            // A blocked host gets none (its answers would be refused).
-            let open = (0..targets.len())
-                .map(|i| &targets[(turn + i) % targets.len()])
-                .filter(|t| blocked.any(&[t.host.as_str()]).is_none());
-            for target in open.take(MAX_HOSTS_TRIED) {
-                let to = crate::host_subject(lattice, &target.host, &subject);
-                let seal = match &target.peer {
-                    Some(peer) => {
-                        RpcCounters::bump(&counters.sent_tagged);
-                        sealer.seal_for(&inv, crate::now_millis(), std::slice::from_ref(peer))
-                    }
-                    None => {
-                        RpcCounters::bump(&counters.sent_signed);
-                        sealer.seal(&inv, crate::now_millis())
-                    }
-                };
-                let answer = match send(to.clone(), seal).await {
-                    // The receiver has a newer exchange key than the view
-                    // (it restarted): signed, anyone can check it. The
-                    // invocation did not run there.
-                    Err(Failed { reseal: true, .. }) if target.peer.is_some() => {
-                        RpcCounters::bump(&counters.resealed);
-                        send(to, sealer.seal(&inv, crate::now_millis())).await
-                    }
-                    other => other,
-                };
-                match answer {
-                    // It stopped serving the subject and the view has not
-                    // heard yet: the next one.
-                    Err(Failed { moved: true, .. }) => RpcCounters::bump(&counters.redirected),
-                    other => {
-                        reply = Some(other);
-                        break;
-                    }
-                }
-            }
-            // The view lists no host (one that started serving it a moment
-            // ago may not be in it yet): whichever host NATS picks in the
-            // subject's queue group, signed.
-            let reply = match reply {
-                Some(reply) => reply,
-                None => {
-                    RpcCounters::bump(&counters.sent_signed);
-                    send(subject.clone(), sealer.seal(&inv, crate::now_millis())).await
-                }
-            };
-            let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
-            let answer = Answer {
-                lattice,
-                subject: &subject,
-                origin: sealer.origin(),
-                seq,
-                responder: "",
-            };
-            check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
-                .map_err(|e| format!("{what}: {e}"))?;
-            Ok(reply.to_vec())
+            this.attempts(&owned, &payload, &what, send).await
         };
         // On the services runtime, whose NATS client needs it, not on the
         // caller's thread (a shard): a signature, when one is needed, costs
@@ -683,6 +626,161 @@ impl Rpc {
             task.await
                 .unwrap_or_else(|e| Err(format!("remote call task failed: {e}")))
         })
+    }
+
+    /// Invokes `operation` on `actor` on whichever host runs it, as
+    /// [`call_actor`](Self::call_actor) does, but sends each attempt
+    /// through `send` (subject, headers, payload → the reply message, or
+    /// why none came): a shard's own lattice connection. Runs in the
+    /// caller's task.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call_actor_over<S, F>(
+        &self,
+        caller: &str,
+        actor: &str,
+        operation: &str,
+        payload: Vec<u8>,
+        depth: u32,
+        send: S,
+    ) -> Result<Vec<u8>, String>
+    where
+        S: Fn(String, Vec<(&'static str, String)>, bytes::Bytes) -> F,
+        F: Future<Output = Result<crate::wire::Msg, String>>,
+    {
+        let what = format!("remote call to actor {actor}");
+        self.precheck(&[actor, caller], payload.len(), &what)?;
+        let owned = OwnedCall {
+            subject: actor_subject(self.lattice.name(), actor),
+            caller: caller.to_string(),
+            operation: operation.to_string(),
+            shape: false,
+            depth,
+        };
+        let payload = bytes::Bytes::from(payload);
+        let attempt = |to: String, seal: Seal| {
+            RpcCounters::bump(&self.counters.sent_by_shards);
+            let headers = invocation_headers(caller, operation, &seal, false);
+            let sent = send(to, headers, payload.clone());
+            async move { reply_of(sent.await.map_err(Failed::from)?) }
+        };
+        self.attempts(&owned, &payload, &what, attempt).await
+    }
+
+    /// Refuses a call before it is sent: a party blocked, a payload over
+    /// the lattice's limit.
+    fn precheck(&self, parties: &[&str], len: usize, what: &str) -> Result<(), String> {
+        if let Some(k) = self.blocked.any(parties) {
+            return Err(format!("{what}: {k} is blocked in the lattice"));
+        }
+        if len > MAX_REMOTE_CALL {
+            return Err(format!(
+                "{what}: payload of {len} bytes exceeds the lattice limit of {MAX_REMOTE_CALL}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends `call` (through `send`: subject and seal → the reply and its
+    /// seal) to the hosts the view lists as serving its subject, in turn,
+    /// up to [`MAX_HOSTS_TRIED`] of them, then to its queue group; checks
+    /// the reply's seal.
+    async fn attempts<S, F>(
+        &self,
+        call: &OwnedCall,
+        payload: &[u8],
+        what: &str,
+        send: S,
+    ) -> Result<Vec<u8>, String>
+    where
+        S: Fn(String, Seal) -> F,
+        F: Future<Output = Result<(bytes::Bytes, Option<String>), Failed>>,
+    {
+        let Rpc {
+            lattice,
+            sealer,
+            directory,
+            counters,
+            blocked,
+            ..
+        } = self;
+        let lattice = lattice.name();
+        let subject = &call.subject;
+        let inv = Invocation {
+            lattice,
+            subject,
+            operation: &call.operation,
+            payload,
+            depth: call.depth,
+        };
+        let send = |to: String, seal: Seal| {
+            let seq = seal.seq;
+            let sent = send(to, seal);
+            async move {
+                sent.await
+                    .map(|(payload, reply_seal)| (seq, payload, reply_seal))
+            }
+        };
+        let route = directory.recipients(subject);
+        let targets = route.as_deref().map(|r| r.targets()).unwrap_or_default();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let mut reply = None;
+        // A blocked host gets none (its answers would be refused).
+        let open = (0..targets.len())
+            .map(|i| &targets[(turn + i) % targets.len()])
+            .filter(|t| blocked.any(&[t.host.as_str()]).is_none());
+        for target in open.take(MAX_HOSTS_TRIED) {
+            let to = crate::host_subject(lattice, &target.host, subject);
+            let seal = match &target.peer {
+                Some(peer) => {
+                    RpcCounters::bump(&counters.sent_tagged);
+                    sealer.seal_for(&inv, crate::now_millis(), std::slice::from_ref(peer))
+                }
+                None => {
+                    RpcCounters::bump(&counters.sent_signed);
+                    sealer.seal(&inv, crate::now_millis())
+                }
+            };
+            let answer = match send(to.clone(), seal).await {
+                // The receiver has a newer exchange key than the view
+                // (it restarted): signed, anyone can check it. The
+                // invocation did not run there.
+                Err(Failed { reseal: true, .. }) if target.peer.is_some() => {
+                    RpcCounters::bump(&counters.resealed);
+                    send(to, sealer.seal(&inv, crate::now_millis())).await
+                }
+                other => other,
+            };
+            match answer {
+                // It stopped serving the subject and the view has not
+                // heard yet: the next one.
+                Err(Failed { moved: true, .. }) => RpcCounters::bump(&counters.redirected),
+                other => {
+                    reply = Some(other);
+                    break;
+                }
+            }
+        }
+        // The view lists no host (one that started serving it a moment
+        // ago may not be in it yet): whichever host NATS picks in the
+        // subject's queue group, signed.
+        let reply = match reply {
+            Some(reply) => reply,
+            None => {
+                RpcCounters::bump(&counters.sent_signed);
+                send(subject.clone(), sealer.seal(&inv, crate::now_millis())).await
+            }
+        };
+        let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
+        let answer = Answer {
+            lattice,
+            subject,
+            origin: sealer.origin(),
+            seq,
+            responder: "",
+        };
+        check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
+            .map_err(|e| format!("{what}: {e}"))?;
+        Ok(reply.to_vec())
     }
 
     /// Serves actor `key` to the lattice (until [`unserve`](Self::unserve)):
@@ -968,6 +1066,27 @@ struct Subscription {
 }
 
 /// One outgoing invocation, besides its payload.
+/// A call's parts, owned (for the task that sends it).
+struct OwnedCall {
+    subject: String,
+    caller: String,
+    operation: String,
+    shape: bool,
+    depth: u32,
+}
+
+impl From<&Call<'_>> for OwnedCall {
+    fn from(c: &Call<'_>) -> Self {
+        OwnedCall {
+            subject: c.subject.clone(),
+            caller: c.caller.to_string(),
+            operation: c.operation.to_string(),
+            shape: c.shape,
+            depth: c.depth,
+        }
+    }
+}
+
 struct Call<'a> {
     subject: String,
     caller: &'a str,

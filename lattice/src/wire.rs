@@ -134,9 +134,13 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// A `SUB` line: `subject` in queue group `queue`, as subscription `sid`.
-pub fn sub(subject: &str, queue: &str, sid: u64) -> String {
-    format!("SUB {subject} {queue} {sid}\r\n")
+/// A `SUB` line: `subject` in queue group `queue` (none: every
+/// subscriber gets each message), as subscription `sid`.
+pub fn sub(subject: &str, queue: Option<&str>, sid: u64) -> String {
+    match queue {
+        Some(queue) => format!("SUB {subject} {queue} {sid}\r\n"),
+        None => format!("SUB {subject} {sid}\r\n"),
+    }
 }
 
 /// One message from the server.
@@ -148,6 +152,9 @@ pub struct Msg {
     pub reply: Option<String>,
     /// Its headers, in order (names as sent).
     pub headers: Vec<(String, String)>,
+    /// The status of the header block's first line (`NATS/1.0 503`: the
+    /// server's "no responders" on a request's reply subject).
+    pub status: Option<u16>,
     /// Its payload.
     pub payload: Vec<u8>,
 }
@@ -214,12 +221,13 @@ pub async fn read_op<R: AsyncRead + Unpin>(
                 .await
                 .map_err(|e| e.to_string())?;
             body.truncate(total);
-            let headers = parse_headers(&body[..head]);
+            let (status, headers) = parse_headers(&body[..head]);
             let payload = body.split_off(head);
             Ok(Op::Msg(Msg {
                 subject,
                 reply,
                 headers,
+                status,
                 payload,
             }))
         }
@@ -227,14 +235,21 @@ pub async fn read_op<R: AsyncRead + Unpin>(
     }
 }
 
-/// The `name: value` lines of a header block (after its `NATS/1.0` line).
-fn parse_headers(block: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(block)
-        .split("\r\n")
-        .skip(1)
+/// The status of a header block's `NATS/1.0 [status [description]]` line
+/// and its `name: value` lines.
+fn parse_headers(block: &[u8]) -> (Option<u16>, Vec<(String, String)>) {
+    let text = String::from_utf8_lossy(block);
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("NATS/1.0"))
+        .and_then(|rest| rest.split_ascii_whitespace().next())
+        .and_then(|code| code.parse().ok());
+    let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect()
+        .collect();
+    (status, headers)
 }
 
 async fn read_line<R: AsyncRead + Unpin>(
@@ -258,6 +273,18 @@ pub const PONG: &[u8] = b"PONG\r\n";
 
 /// Appends an `HPUB` of `payload` with `headers` on `subject` to `out`.
 pub fn hpub(out: &mut Vec<u8>, subject: &str, headers: &[(&str, &str)], payload: &[u8]) {
+    hpub_request(out, subject, None, headers, payload)
+}
+
+/// Appends an `HPUB` as [`hpub`] does, with `reply` as its reply subject
+/// (a request).
+pub fn hpub_request(
+    out: &mut Vec<u8>,
+    subject: &str,
+    reply: Option<&str>,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+) {
     use std::io::Write;
     let mut h = Vec::with_capacity(64);
     h.extend_from_slice(b"NATS/1.0\r\n");
@@ -265,9 +292,10 @@ pub fn hpub(out: &mut Vec<u8>, subject: &str, headers: &[(&str, &str)], payload:
         let _ = write!(h, "{name}: {value}\r\n");
     }
     h.extend_from_slice(b"\r\n");
+    let reply = reply.map(|r| format!(" {r}")).unwrap_or_default();
     let _ = write!(
         out,
-        "HPUB {subject} {} {}\r\n",
+        "HPUB {subject}{reply} {} {}\r\n",
         h.len(),
         h.len() + payload.len()
     );
@@ -328,14 +356,17 @@ mod tests {
                 &mut s,
                 &target,
                 "shard-0",
-                &sub("a.>", "q", 1),
+                &format!("{}{}", sub("a.>", Some("q"), 1), sub("_INBOX.i.*", None, 2)),
             ));
             (r, String::from_utf8(s.into_inner().output).unwrap())
         };
         let (r, sent) = run("INFO {\"max_payload\":1024,\"headers\":true}\r\nPONG\r\n");
         assert_eq!(r, Ok(ServerLimits { max_payload: 1024 }));
         assert!(sent.starts_with("CONNECT {"), "{sent}");
-        assert!(sent.ends_with("}\r\nSUB a.> q 1\r\nPING\r\n"), "{sent}");
+        assert!(
+            sent.ends_with("}\r\nSUB a.> q 1\r\nSUB _INBOX.i.* 2\r\nPING\r\n"),
+            "{sent}"
+        );
         assert!(sent.contains("\"user\":\"u\"") && sent.contains("\"headers\":true"));
         let (r, _) = run("INFO {}\r\n-ERR 'Authorization Violation'\r\n");
         assert!(r.unwrap_err().contains("Authorization Violation"));
@@ -350,10 +381,13 @@ mod tests {
     #[test]
     fn messages_with_and_without_headers_and_a_reply_are_read_whole() {
         let head = "NATS/1.0\r\nwascc-op: Echo\r\nwascc-seal: a b c\r\n\r\n";
+        let none = "NATS/1.0 503\r\n\r\n";
         let input = format!(
-            "PING\r\nHMSG s.1 7 _INBOX.r {} {}\r\n{head}hi\r\nMSG s.2 8 3\r\nabc\r\n-ERR 'x'\r\n+OK\r\nMSG s.3 9\r\n",
+            "PING\r\nHMSG s.1 7 _INBOX.r {} {}\r\n{head}hi\r\nMSG s.2 8 3\r\nabc\r\nHMSG _INBOX.i.3 2 {} {}\r\n{none}\r\n-ERR 'x'\r\n+OK\r\nMSG s.3 9\r\n",
             head.len(),
-            head.len() + 2
+            head.len() + 2,
+            none.len(),
+            none.len(),
         );
         let mut s = reader(&input);
         let mut line = String::new();
@@ -366,7 +400,7 @@ mod tests {
         assert_eq!(m.reply.as_deref(), Some("_INBOX.r"));
         assert_eq!(m.header("wascc-op"), Some("Echo"));
         assert_eq!(m.header("WASCC-SEAL"), Some("a b c"));
-        assert_eq!(m.payload, b"hi");
+        assert_eq!((m.payload.as_slice(), m.status), (&b"hi"[..], None));
         let Ok(Op::Msg(m)) = next() else {
             panic!("not a message")
         };
@@ -375,6 +409,11 @@ mod tests {
             ("s.2", None, b"abc".to_vec())
         );
         assert!(m.headers.is_empty());
+        // The server's "no responders" to a request.
+        let Ok(Op::Msg(m)) = next() else {
+            panic!("not a message")
+        };
+        assert_eq!((m.status, m.payload.len()), (Some(503), 0));
         assert_eq!(next(), Ok(Op::Err("-ERR 'x'".into())));
         assert_eq!(next(), Ok(Op::Other));
         assert!(next().unwrap_err().contains("malformed"));
@@ -396,6 +435,12 @@ mod tests {
             head.len() + 5
         );
         assert_eq!(String::from_utf8(out).unwrap(), want);
+        let mut out = Vec::new();
+        hpub_request(&mut out, "a.b", Some("_INBOX.i.7"), &[], b"x");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HPUB a.b _INBOX.i.7 12 13\r\nNATS/1.0\r\n\r\nx\r\n"
+        );
     }
 
     /// Reads from `input`, writes to `output`.

@@ -7,18 +7,26 @@
 //! hand-offs between parked threads fewer per invocation
 //! (`docs/BENCHMARKS.md`).
 //!
+//! The same connection carries the shard's own calls to actors on other
+//! hosts ([`Outbound`]): an actor's call is sealed, sent and its reply
+//! checked on the shard, and the reply comes back to the shard's inbox
+//! (`_INBOX.<host>.<shard>.<n>`), so neither side of an actor-to-actor
+//! call across hosts passes through a services thread.
+//!
 //! While a shard is not connected (starting, the server restarting, a
 //! server it cannot reach on its own), callers get no responders on the
 //! host's subject and go on to another host or the actor's queue group,
-//! which the services thread still serves.
+//! which the services thread still serves; the shard's own calls go
+//! through the services thread meanwhile.
 
 use crate::limits::MAX_CALL_DEPTH;
 use futures_channel::mpsc;
 use futures_lite::{AsyncWriteExt, StreamExt};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wascc_lattice::rpc::Rpc;
 use wascc_lattice::wire::{self, Msg, Op, Target};
 use wascc_scheduler::ShardId;
@@ -68,6 +76,140 @@ pub(crate) async fn start(inbound: Inbound) {
 
 type Conn = futures_lite::io::BufReader<wascc_scheduler::net::Connection>;
 
+/// How often a shard looks for its calls past their deadline.
+const EXPIRE_EVERY: Duration = Duration::from_millis(250);
+
+/// The subscription of the host's actor subjects.
+const SID_INVOCATIONS: u64 = 1;
+/// The subscription of the shard's inbox (replies to its own calls).
+const SID_REPLIES: u64 = 2;
+
+/// Where replies to this shard's calls come: `_INBOX.<host>.<shard>.`
+/// and a number.
+fn inbox(inbound: &Inbound) -> String {
+    let (_, host) = inbound.rpc.actor_subjects();
+    format!("_INBOX.{host}.{}.", inbound.shard.index())
+}
+
+thread_local! {
+    /// This shard's connection for its own calls, while it has one.
+    static OUTBOUND: RefCell<Option<Rc<Outbound>>> = const { RefCell::new(None) };
+    /// The number of this shard's next call: never reused, so that a late
+    /// reply to a call made on an earlier connection matches nothing.
+    static NEXT_CALL: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A shard's calls to other hosts on its own connection: each is sent
+/// with a reply subject in the shard's inbox and waits for the reply the
+/// connection's reader hands over.
+pub(crate) struct Outbound {
+    /// The connection's writer (none once the session ends).
+    frames: RefCell<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    inbox: String,
+    /// Calls waiting for their replies, by number, with their deadlines.
+    waiting: RefCell<HashMap<u64, (Instant, Waiter)>>,
+}
+
+/// Where a call's reply (or why none came) goes.
+type Waiter = futures_channel::oneshot::Sender<Result<Msg, String>>;
+
+/// A call's reply, or why none came.
+pub(crate) type Replied = futures_channel::oneshot::Receiver<Result<Msg, String>>;
+
+impl Outbound {
+    /// Whether this shard has a connection of its own now.
+    pub(crate) fn connected() -> bool {
+        OUTBOUND.with(|o| o.borrow().is_some())
+    }
+
+    /// Sends one request on this shard's connection; the reply comes
+    /// through the receiver (or why none came: no reply within
+    /// [`REMOTE_CALL_TIMEOUT`](wascc_lattice::limits::REMOTE_CALL_TIMEOUT),
+    /// the connection ended). Synchronous, so that the future awaiting the
+    /// reply holds nothing tied to this thread (an actor's host call must
+    /// be `Send`).
+    pub(crate) fn request(
+        subject: &str,
+        headers: &[(&'static str, String)],
+        payload: &[u8],
+    ) -> Result<Replied, String> {
+        let ended = || "the shard's lattice connection ended".to_string();
+        let out = OUTBOUND.with(|o| o.borrow().clone()).ok_or_else(ended)?;
+        let n = NEXT_CALL.with(|c| {
+            let n = c.get();
+            c.set(n + 1);
+            n
+        });
+        let mut frame = Vec::with_capacity(256 + payload.len());
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = format!("{}{n}", out.inbox);
+        wire::hpub_request(&mut frame, subject, Some(&reply), &h, payload);
+        let sent = match &*out.frames.borrow() {
+            Some(frames) => frames.unbounded_send(frame).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(ended());
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let deadline = Instant::now() + wascc_lattice::limits::REMOTE_CALL_TIMEOUT;
+        out.waiting.borrow_mut().insert(n, (deadline, tx));
+        Ok(rx)
+    }
+
+    /// Tells the calls past their deadline that no reply came (or that
+    /// their caller has gone).
+    fn expire(&self, now: Instant) {
+        let timeout = wascc_lattice::limits::REMOTE_CALL_TIMEOUT;
+        let mut waiting = self.waiting.borrow_mut();
+        waiting.retain(|_, (_, tx)| !tx.is_canceled());
+        let late: Vec<u64> = waiting
+            .iter()
+            .filter(|(_, (deadline, _))| *deadline <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in late {
+            if let Some((_, tx)) = waiting.remove(&n) {
+                let _ = tx.send(Err(format!("no reply within {timeout:?}")));
+            }
+        }
+    }
+
+    /// The session ended: no more calls on it, and those waiting are told.
+    fn close(&self) {
+        self.frames.borrow_mut().take();
+        for (_, (_, tx)) in self.waiting.borrow_mut().drain() {
+            let _ = tx.send(Err(
+                "the shard's lattice connection ended before the reply came".to_string(),
+            ));
+        }
+    }
+
+    /// Hands a reply to the call waiting for it (none: it timed out).
+    fn answer(&self, msg: Msg) {
+        let n = msg
+            .subject
+            .strip_prefix(self.inbox.as_str())
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some((_, tx)) = n.and_then(|n| self.waiting.borrow_mut().remove(&n)) {
+            let _ = tx.send(Ok(msg));
+        }
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f()
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
 async fn connect(inbound: &Inbound) -> Result<(Conn, wire::ServerLimits), String> {
     let addr = *inbound.target.addrs.first().ok_or("no address")?;
     let conn = wascc_scheduler::net::connect(addr)
@@ -76,13 +218,12 @@ async fn connect(inbound: &Inbound) -> Result<(Conn, wire::ServerLimits), String
     let mut conn = futures_lite::io::BufReader::new(conn);
     let (subject, queue) = inbound.rpc.actor_subjects();
     let name = format!("wascc-shard-{}", inbound.shard.index());
-    let limits = wire::handshake(
-        &mut conn,
-        &inbound.target,
-        &name,
-        &wire::sub(&subject, &queue, 1),
-    )
-    .await?;
+    let subscribe = format!(
+        "{}{}",
+        wire::sub(&subject, Some(&queue), SID_INVOCATIONS),
+        wire::sub(&format!("{}*", inbox(inbound)), None, SID_REPLIES)
+    );
+    let limits = wire::handshake(&mut conn, &inbound.target, &name, &subscribe).await?;
     Ok((conn, limits))
 }
 
@@ -93,6 +234,35 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
     let (read, mut write) = futures_lite::io::split(conn);
     let mut read = futures_lite::io::BufReader::new(read);
     let (frames, mut queued) = mpsc::unbounded::<Vec<u8>>();
+    let outbound = Rc::new(Outbound {
+        frames: RefCell::new(Some(frames.clone())),
+        inbox: inbox(inbound),
+        waiting: RefCell::default(),
+    });
+    OUTBOUND.with(|o| *o.borrow_mut() = Some(outbound.clone()));
+    // Calls past their deadline are told, a few times a second.
+    wascc_scheduler::spawn_local({
+        let outbound = Rc::downgrade(&outbound);
+        async move {
+            while let Some(out) = outbound.upgrade() {
+                if out.frames.borrow().is_none() {
+                    return;
+                }
+                out.expire(Instant::now());
+                drop(out);
+                wascc_scheduler::sleep(EXPIRE_EVERY).await;
+            }
+        }
+    });
+    // However the session ends, the calls waiting on it are told and new
+    // ones take the services thread.
+    let _current = scopeguard({
+        let outbound = outbound.clone();
+        move || {
+            OUTBOUND.with(|o| o.borrow_mut().take());
+            outbound.close();
+        }
+    });
     let writer = async move {
         while let Some(mut batch) = queued.next().await {
             // What the shard's invocations answered meanwhile goes in the
@@ -119,7 +289,9 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
             while !frames.is_closed() {
                 if stopping.get() {
                     draining.set(true);
-                    let _ = frames.unbounded_send(b"UNSUB 1\r\nPING\r\n".to_vec());
+                    let _ = frames.unbounded_send(
+                        format!("UNSUB {SID_INVOCATIONS}\r\nPING\r\n").into_bytes(),
+                    );
                     return;
                 }
                 wascc_scheduler::sleep(crate::limits::SHUTDOWN_POLL).await;
@@ -136,6 +308,9 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
             }
             match wire::read_op(&mut read, &mut line).await {
                 Err(e) => break e,
+                Ok(Op::Msg(msg)) if msg.subject.starts_with(outbound.inbox.as_str()) => {
+                    outbound.answer(msg);
+                }
                 Ok(Op::Msg(msg)) => {
                     let (frames, inbound, running) =
                         (frames.clone(), inbound.clone(), running.clone());
@@ -162,6 +337,8 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
         }
         // Drained: the writer ends once the invocations still running have
         // queued their replies and it has written them.
+        OUTBOUND.with(|o| o.borrow_mut().take());
+        outbound.close();
         drop(frames);
         futures_lite::future::pending::<String>().await
     };

@@ -386,8 +386,30 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
     .ok_or_else(|| not_a_shard().to_string())?;
     let target = match (target, remote) {
         (Some(t), _) => t,
-        // Not here: whichever host of the lattice runs it.
+        // Not here: whichever host of the lattice runs it, straight from
+        // this shard when it has a lattice connection of its own.
         (None, Some(rpc)) => {
+            if crate::inbound::Outbound::connected() {
+                let send =
+                    |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
+                        let replied = crate::inbound::Outbound::request(&to, &headers, &payload);
+                        async move {
+                            replied?.await.unwrap_or_else(|_| {
+                            Err("the shard's lattice connection ended before the reply came".into())
+                        })
+                        }
+                    };
+                return rpc
+                    .call_actor_over(
+                        &call.actor,
+                        &call.namespace,
+                        &call.operation,
+                        call.payload,
+                        depth,
+                        send,
+                    )
+                    .await;
+            }
             return rpc
                 .call_actor(
                     &call.actor,

@@ -259,6 +259,13 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         .copied()
         .unwrap_or(0);
     assert!(by_shards >= 5, "{by_shards}");
+    // And host A's shard sent them on its own connection, not through its
+    // services thread.
+    let sent_by_shards = scrape(metrics_a)
+        .get("wascc_lattice_shard_sent_total")
+        .copied()
+        .unwrap_or(0);
+    assert!(sent_by_shards >= 5, "{sent_by_shards}");
     assert_eq!(
         scrape(metrics_a).get("wascc_lattice_resealed_total"),
         Some(&0)
@@ -314,6 +321,16 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
     let e = r.json()["error"].as_str().unwrap_or("").to_string();
     assert!(e.contains("no host of the lattice runs it"), "{}", r.text());
+    // Something that takes its invocations and never answers: the caller
+    // gets an error (the calling actor's deadline comes before the reply
+    // timeout), not a hang; then calls go on as before.
+    {
+        let _silent = Impostor::silent(&wascc_lattice::actor_subject(&lattice, &nobody));
+        let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
+        assert!(r.text().contains("exceeded its deadline"), "{}", r.text());
+    }
+    let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
+    assert_eq!(r.json()["reply"], "ping", "{}", r.text());
     // Something that is not a host answering on an actor's subject (any
     // NATS user of the lattice can subscribe): its replies are refused,
     // sealed or not.
@@ -1306,6 +1323,15 @@ impl Impostor {
     /// Answers every request on `subject` with `headers` (the queue group
     /// of an actor's subject: its last token).
     fn answer(subject: &str, headers: Vec<(&'static str, String)>) -> Impostor {
+        Impostor::start(subject, Some(headers))
+    }
+
+    /// Takes every request on `subject` and never answers.
+    fn silent(subject: &str) -> Impostor {
+        Impostor::start(subject, None)
+    }
+
+    fn start(subject: &str, headers: Option<Vec<(&'static str, String)>>) -> Impostor {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = std::sync::mpsc::channel();
         let subject = subject.to_string();
@@ -1328,9 +1354,11 @@ impl Impostor {
                 ready.send(()).unwrap();
                 let serve = async {
                     while let Some(msg) = sub.next().await {
-                        let Some(reply) = msg.reply else { continue };
+                        let (Some(reply), Some(headers)) = (msg.reply, &headers) else {
+                            continue;
+                        };
                         let mut h = async_nats::HeaderMap::new();
-                        for (name, value) in &headers {
+                        for (name, value) in headers {
                             h.insert(*name, value.as_str());
                         }
                         let _ = client.publish_with_headers(reply, h, "pwned".into()).await;
