@@ -21,6 +21,7 @@ pub struct CallHost {
     b: String,
     c: String,
     conn: Mutex<BufReader<TcpStream>>,
+    port: u16,
     shutdown: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Other hosts of the same lattice, in this process.
@@ -146,6 +147,7 @@ impl CallHost {
             b,
             c,
             conn: Mutex::new(BufReader::new(stream)),
+            port,
             shutdown,
             thread: Some(thread),
             others: Vec::new(),
@@ -215,32 +217,80 @@ impl CallHost {
 
     fn try_request(&self, path: &str) -> Result<Duration, String> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let req = format!("POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n");
+        request_on(&mut conn, path)
+    }
+
+    /// `callers` clients, each on its own connection, making `a` call
+    /// `target`'s `Echo` in requests of `per_request` calls, one request
+    /// after another, for about `slice`: the calls completed and the time
+    /// they were counted over (so `a` has up to `callers` invocations
+    /// calling at once).
+    pub fn repeat_concurrently(
+        &self,
+        target: &str,
+        callers: usize,
+        per_request: u64,
+        slice: Duration,
+    ) -> (u64, Duration) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let path = format!("/repeat?{target}&{per_request}");
+        let threads: Vec<_> = (0..callers.max(1))
+            .map(|_| {
+                let (stop, done, path, port) =
+                    (stop.clone(), done.clone(), path.clone(), self.port);
+                std::thread::spawn(move || {
+                    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let mut conn = BufReader::new(stream);
+                    while !stop.load(Ordering::Relaxed) {
+                        request_on(&mut conn, &path).unwrap_or_else(|e| panic!("{e}"));
+                        done.fetch_add(per_request, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
         let started = Instant::now();
-        conn.get_mut().write_all(req.as_bytes()).expect("send");
-        let mut len = 0usize;
-        let mut status = String::new();
-        conn.read_line(&mut status).expect("status line");
-        let mut headers_done = false;
-        while !headers_done {
-            let mut line = String::new();
-            conn.read_line(&mut line).expect("header");
-            headers_done = line == "\r\n" || line.is_empty();
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        conn.read_exact(&mut body).expect("body");
+        std::thread::sleep(slice);
+        let calls = done.load(Ordering::Relaxed);
         let elapsed = started.elapsed();
-        if status.contains(" 200 ") && body.windows(6).any(|w| w == b"\"calls") {
-            Ok(elapsed)
-        } else {
-            Err(format!(
-                "{path} failed: {status} {}",
-                String::from_utf8_lossy(&body)
-            ))
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            let _ = t.join();
         }
+        (calls, elapsed)
+    }
+}
+
+/// Sends one bodiless POST of `path` on a keep-alive connection and reads
+/// the response: its round trip, or the failure.
+fn request_on(conn: &mut BufReader<TcpStream>, path: &str) -> Result<Duration, String> {
+    let req = format!("POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n");
+    let started = Instant::now();
+    let io = |e: std::io::Error| format!("{path}: {e}");
+    conn.get_mut().write_all(req.as_bytes()).map_err(io)?;
+    let mut len = 0usize;
+    let mut status = String::new();
+    conn.read_line(&mut status).map_err(io)?;
+    let mut headers_done = false;
+    while !headers_done {
+        let mut line = String::new();
+        conn.read_line(&mut line).map_err(io)?;
+        headers_done = line == "\r\n" || line.is_empty();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).map_err(io)?;
+    let elapsed = started.elapsed();
+    if status.contains(" 200 ") && body.windows(6).any(|w| w == b"\"calls") {
+        Ok(elapsed)
+    } else {
+        Err(format!(
+            "{path} failed: {status} {}",
+            String::from_utf8_lossy(&body)
+        ))
     }
 }
 

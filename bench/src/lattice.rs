@@ -10,6 +10,14 @@
 //! drivers run on a one-worker tokio runtime, as a host's services do.
 //! Latency: one call at a time; throughput: `concurrency` callers for
 //! `seconds`; each phase in rounds taken by the two sides in turn.
+//!
+//! Then actor → actor, the whole path an actor's call takes: kitchen `a`
+//! on one host calls kitchen `b` on another (both in this process, one
+//! shard each), in HTTP requests to `a` of many calls each (`/repeat`), so
+//! the HTTP request's own cost is spread thin. The actor cannot time one
+//! call, so this side reports the mean per call (one caller) and
+//! throughput (`concurrency` requests to `a` at once), against the raw
+//! round trip's mean and throughput, again in alternating rounds.
 
 use crate::calls::{kitchens, spawn_host};
 use hdrhistogram::Histogram;
@@ -72,7 +80,30 @@ pub struct LatticeReport {
     pub unblock_p50_us: f64,
     /// How the measured invocations were sealed.
     pub sealed: Sealed,
+    /// Actor → actor across hosts against raw NATS.
+    pub actor_to_actor: ActorToActor,
 }
+
+/// Actor `a` on one host calling actor `b` on another, against raw NATS.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorToActor {
+    /// Raw NATS request/reply, mean of one at a time, µs.
+    pub raw_mean_us: f64,
+    /// One call of `a` to `b`, mean of one at a time, µs.
+    pub mean_us: f64,
+    /// mean_us / raw_mean_us.
+    pub mean_ratio: f64,
+    /// Raw NATS with `concurrency` requesters, per second.
+    pub raw_throughput_rps: f64,
+    /// Calls of `a` to `b` with `concurrency` invocations of `a` calling.
+    pub throughput_rps: f64,
+    /// throughput_rps / raw_throughput_rps.
+    pub throughput_ratio: f64,
+}
+
+/// Calls one HTTP request to `a` carries in the throughput phase: enough
+/// that the request's own cost is a few percent of them.
+const CALLS_PER_CONCURRENT_REQUEST: u64 = 20;
 
 /// How many of the measured invocations (latency and throughput phases)
 /// were sent with MAC tags or signed.
@@ -301,7 +332,9 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     stop.store(true, Ordering::Relaxed);
     let _ = host.join();
     let (raw_side, lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
+    let actor_to_actor = actor_to_actor(&rt, &raw, &raw_call, opts);
     Ok(LatticeReport {
+        actor_to_actor,
         sealed,
         block_p50_us,
         block_max_us,
@@ -313,6 +346,50 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
         lattice: lattice_side,
         concurrency: opts.concurrency,
     })
+}
+
+/// Actor → actor across hosts against raw NATS (see the module's note):
+/// `opts.calls` calls a side for the means, `opts.seconds` a side for
+/// throughput, in [`ROUNDS`] alternating rounds each.
+fn actor_to_actor(
+    rt: &tokio::runtime::Runtime,
+    raw: &crate::nats::RawNats,
+    raw_call: &CallFn,
+    opts: &LatticeBenchOptions,
+) -> ActorToActor {
+    let hosts = crate::calls::CallHost::across_hosts(&opts.nats);
+    let b = hosts.remote().to_string();
+    // Warm up: connections, instances, the MAC keys of the two hosts.
+    raw.round_trips(200);
+    hosts.repeat_chunked(&b, 2_000);
+    let per_round = opts.calls.div_ceil(ROUNDS);
+    let (mut raw_time, mut a2a_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        raw_time += raw.round_trips(per_round);
+        a2a_time += hosts.repeat_chunked(&b, per_round);
+    }
+    let calls = (per_round * ROUNDS) as f64;
+    let slice = Duration::from_secs_f64(opts.seconds / ROUNDS as f64);
+    let (mut raw_done, mut a2a_done) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    for _ in 0..ROUNDS {
+        let (n, t) = rt
+            .block_on(throughput(raw_call, opts.concurrency, slice))
+            .unwrap_or_else(|e| panic!("{e}"));
+        raw_done = (raw_done.0 + n, raw_done.1 + t);
+        let (n, t) =
+            hosts.repeat_concurrently(&b, opts.concurrency, CALLS_PER_CONCURRENT_REQUEST, slice);
+        a2a_done = (a2a_done.0 + n, a2a_done.1 + t);
+    }
+    let us = |t: Duration| t.as_secs_f64() * 1e6 / calls;
+    let rps = |(n, t): (u64, Duration)| n as f64 / t.as_secs_f64();
+    ActorToActor {
+        raw_mean_us: us(raw_time),
+        mean_us: us(a2a_time),
+        mean_ratio: a2a_time.as_secs_f64() / raw_time.as_secs_f64(),
+        raw_throughput_rps: rps(raw_done),
+        throughput_rps: rps(a2a_done),
+        throughput_ratio: rps(a2a_done) / rps(raw_done),
+    }
 }
 
 /// Blocks the driver's calling actor `blocks` times: each time, how long

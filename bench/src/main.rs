@@ -101,7 +101,9 @@ fn main() {
                      lattice:  p50 {:.0} µs, p99 {:.0} µs, {:.0} req/s\n\
                      ratios:   p50 {:.2}×, p99 {:.2}×, throughput {:.2}×\n\
                      block list: blocked after {:.0} µs (p50, worst {:.0} µs), lifted after {:.0} µs\n\
-                     sealed:   {} with MAC tags, {} signed, {} resealed",
+                     sealed:   {} with MAC tags, {} signed, {} resealed\n\
+                     actor → actor across hosts: mean {:.0} µs vs raw {:.0} µs ({:.2}×), \
+                     {:.0} vs {:.0} calls/s ({:.2}×)",
                     r.raw_nats.p50_us,
                     r.raw_nats.p99_us,
                     r.raw_nats.throughput_rps,
@@ -117,7 +119,13 @@ fn main() {
                     r.unblock_p50_us,
                     r.sealed.mac,
                     r.sealed.signature,
-                    r.sealed.resealed
+                    r.sealed.resealed,
+                    r.actor_to_actor.mean_us,
+                    r.actor_to_actor.raw_mean_us,
+                    r.actor_to_actor.mean_ratio,
+                    r.actor_to_actor.throughput_rps,
+                    r.actor_to_actor.raw_throughput_rps,
+                    r.actor_to_actor.throughput_ratio
                 ),
                 Err(e) => {
                     eprintln!("error: {e}");
