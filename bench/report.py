@@ -128,7 +128,7 @@ payload.
 
 """
     r = json.loads(sh(["target/release/wascc-bench", "lattice", "--json"]))
-    raw, lat = r["raw_nats"], r["lattice"]
+    raw, lat, a2a = r["raw_nats"], r["lattice"], r["actor_to_actor"]
     lattice_section += f"""### Lattice RPC: p50, p99, throughput, block list
 
 Command: `target/release/wascc-bench lattice --json` (20,000 sequential
@@ -147,6 +147,18 @@ host after {r["block_p50_us"]/1000:.2f} ms (median; worst {r["block_max_us"]/100
 {verdict(r["block_max_us"], 1e6)}); lifted after {r["unblock_p50_us"]/1000:.2f} ms.
 Measured invocations sealed with MAC tags: {r["sealed"]["mac"]:,}; signed:
 {r["sealed"]["signature"]:,}; sent again signed: {r["sealed"]["resealed"]:,}.
+
+Actor → actor across hosts, same command and run: kitchen `a` on one host
+calling kitchen `b` on another (one shard each, in the bench process),
+through HTTP requests to `a` of many calls each (`/repeat`); the mean per
+call (the actor cannot time one call) and the throughput with 64 requests
+to `a` at once, against raw NATS in alternating rounds.
+
+| | mean per call, one at a time | throughput, 64 callers |
+|---|---|---|
+| raw NATS request/reply | {a2a["raw_mean_us"]:.0f} µs | {a2a["raw_throughput_rps"]:,.0f} calls/s |
+| actor → actor across hosts | {a2a["mean_us"]:.0f} µs | {a2a["throughput_rps"]:,.0f} calls/s |
+| ratio (target) | {a2a["mean_ratio"]:.2f}× (≤ 1.25×: {verdict(a2a["mean_ratio"], 1.25)}) | {a2a["throughput_ratio"]:.2f}× (≥ 0.8×: {verdict(a2a["throughput_ratio"], 0.8, lower_is_better=False)}) |
 
 """
 except FileNotFoundError:
