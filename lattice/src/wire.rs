@@ -7,9 +7,11 @@
 //! Only what that needs: the handshake (`INFO`, `CONNECT`, `PING`,
 //! `PONG`), `SUB`, reading `MSG`/`HMSG`, answering the server's `PING`s and
 //! writing `HPUB`. Executor-agnostic, over any `AsyncRead + AsyncWrite`.
-//! Servers that need TLS, credentials or an nkey are not covered:
-//! [`Target::from_options`] says so, and the services thread then serves
-//! the host's subjects as before.
+//! Servers that need TLS are not covered: [`Target::from_options`] says
+//! so, and the services thread then serves the host's subjects as before.
+//! User and password or a token (in the URL), a user nkey and a
+//! credentials file (the user JWT, and the seed signing the server's
+//! nonce) are.
 
 use crate::state::LatticeOptions;
 use futures_lite::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,15 +27,91 @@ pub struct Target {
     pub user: Option<(String, String)>,
     /// A token, from the URL (`nats://TOKEN@host`).
     pub token: Option<String>,
+    /// An nkey, or a credentials file's JWT and seed: signs the server's
+    /// nonce.
+    pub signer: Option<NonceSigner>,
+}
+
+/// Answers a server's nonce: the signature by a user nkey, with the
+/// user's JWT when the lattice uses a credentials file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceSigner {
+    jwt: Option<String>,
+    seed: String,
+}
+
+impl std::fmt::Debug for NonceSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the seed (targets are logged).
+        f.debug_struct("NonceSigner")
+            .field("jwt", &self.jwt.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NonceSigner {
+    /// From a user seed (`SU…`).
+    pub fn nkey(seed: &str) -> Result<NonceSigner, String> {
+        let seed = seed.trim();
+        nkeys::KeyPair::from_seed(seed)
+            .ok()
+            .filter(|k| k.public_key().starts_with('U'))
+            .ok_or("the NATS nkey is not a user seed (SU…)")?;
+        Ok(NonceSigner {
+            jwt: None,
+            seed: seed.to_string(),
+        })
+    }
+
+    /// From the text of a NATS credentials file: the user JWT and the
+    /// user seed, each between its `-----BEGIN …-----` and `------END
+    /// …------` lines.
+    pub fn credentials(text: &str) -> Result<NonceSigner, String> {
+        let block = |what: &str| {
+            let mut lines = text.lines().map(str::trim);
+            lines
+                .by_ref()
+                .find(|l| l.starts_with("-----BEGIN") && l.contains(what))
+                .ok_or_else(|| format!("no {what} in the credentials file"))?;
+            lines
+                .find(|l| !l.is_empty())
+                .filter(|l| !l.starts_with("---"))
+                .map(str::to_string)
+                .ok_or_else(|| format!("an empty {what} in the credentials file"))
+        };
+        let jwt = block("USER JWT")?;
+        let mut signer = NonceSigner::nkey(&block("NKEY SEED")?)?;
+        signer.jwt = Some(jwt);
+        Ok(signer)
+    }
+
+    /// The `CONNECT` fields that answer `nonce`.
+    fn answer(&self, nonce: &str, connect: &mut serde_json::Value) {
+        let Ok(key) = nkeys::KeyPair::from_seed(&self.seed) else {
+            return;
+        };
+        let sig = key.sign(nonce.as_bytes()).unwrap_or_default();
+        connect["sig"] = data_encoding::BASE64URL_NOPAD.encode(&sig).into();
+        match &self.jwt {
+            Some(jwt) => connect["jwt"] = jwt.clone().into(),
+            None => connect["nkey"] = key.public_key().into(),
+        }
+    }
 }
 
 impl Target {
     /// The target for a lattice joined with `opts`, or why shards cannot
     /// connect on their own.
     pub fn from_options(opts: &LatticeOptions) -> Result<Target, String> {
-        if opts.credentials.is_some() || opts.nkey_seed.is_some() {
-            return Err("the lattice authenticates with credentials or an nkey".into());
-        }
+        let signer = match (&opts.credentials, &opts.nkey_seed) {
+            (Some(path), _) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("credentials file {}: {e}", path.display()))
+                    .and_then(|text| NonceSigner::credentials(&text))?,
+            ),
+            (None, Some(seed)) => Some(NonceSigner::nkey(seed)?),
+            (None, None) => None,
+        };
         let first = opts.url.split(',').next().unwrap_or("").trim();
         let rest = match first.split_once("://") {
             Some(("nats", rest)) => rest,
@@ -61,10 +139,15 @@ impl Target {
             Some(Some((u, p))) => (Some((u.to_string(), p.to_string())), None),
             Some(None) => (None, auth.map(str::to_string)),
         };
-        Ok(Target { addrs, user, token })
+        Ok(Target {
+            addrs,
+            user,
+            token,
+            signer,
+        })
     }
 
-    fn connect_line(&self, name: &str) -> String {
+    fn connect_line(&self, name: &str, nonce: Option<&str>) -> String {
         let mut c = serde_json::json!({
             "verbose": false,
             "pedantic": false,
@@ -81,6 +164,9 @@ impl Target {
         }
         if let Some(t) = &self.token {
             c["auth_token"] = t.clone().into();
+        }
+        if let (Some(signer), Some(nonce)) = (&self.signer, nonce) {
+            signer.answer(nonce, &mut c);
         }
         format!("CONNECT {c}\r\n")
     }
@@ -117,7 +203,8 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         return Err("the server does not support headers".into());
     }
     let max_payload = info["max_payload"].as_u64().unwrap_or(1 << 20) as usize;
-    let hello = format!("{}{subscribe}PING\r\n", target.connect_line(name));
+    let nonce = info["nonce"].as_str();
+    let hello = format!("{}{subscribe}PING\r\n", target.connect_line(name, nonce));
     let w = stream.get_mut();
     w.write_all(hello.as_bytes())
         .await
@@ -333,7 +420,63 @@ mod tests {
         let mut creds = opts("nats://127.0.0.1");
         creds.credentials = Some("/x.creds".into());
         let e = Target::from_options(&creds).unwrap_err();
-        assert!(e.contains("credentials"), "{e}");
+        assert!(e.contains("credentials file /x.creds"), "{e}");
+        let mut nkey = opts("nats://127.0.0.1");
+        nkey.nkey_seed = Some(nkeys::KeyPair::new_server().seed().unwrap());
+        let e = Target::from_options(&nkey).unwrap_err();
+        assert!(e.contains("not a user seed"), "{e}");
+    }
+
+    /// The `CONNECT` JSON `target` sends for `nonce`.
+    fn connect_json(target: &Target, nonce: Option<&str>) -> serde_json::Value {
+        let line = target.connect_line("shard", nonce);
+        let json = line.strip_prefix("CONNECT ").unwrap().trim_end();
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_nkey_or_a_credentials_file_signs_the_servers_nonce() {
+        let user = nkeys::KeyPair::new_user();
+        let seed = user.seed().unwrap();
+        let check = |c: &serde_json::Value, nonce: &str| {
+            let sig = data_encoding::BASE64URL_NOPAD
+                .decode(c["sig"].as_str().unwrap().as_bytes())
+                .unwrap();
+            user.verify(nonce.as_bytes(), &sig).unwrap();
+            assert!(user.verify(b"another nonce", &sig).is_err());
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts("nats://127.0.0.1:4222");
+        o.nkey_seed = Some(format!("{seed}\n"));
+        let t = Target::from_options(&o).unwrap();
+        assert!(
+            !format!("{t:?}").contains(&seed),
+            "a target's Debug shows the seed"
+        );
+        let c = connect_json(&t, Some("n0nce"));
+        assert_eq!(c["nkey"], user.public_key());
+        assert!(c.get("jwt").is_none());
+        check(&c, "n0nce");
+        // No nonce (a server without auth): nothing signed.
+        assert!(connect_json(&t, None).get("sig").is_none());
+
+        let creds = format!(
+            "-----BEGIN NATS USER JWT-----\neyJ0.e30.sig\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        );
+        let path = dir.path().join("user.creds");
+        std::fs::write(&path, creds).unwrap();
+        let mut o = opts("nats://127.0.0.1:4222");
+        o.credentials = Some(path.clone());
+        let t = Target::from_options(&o).unwrap();
+        let c = connect_json(&t, Some("xyz"));
+        assert_eq!(c["jwt"], "eyJ0.e30.sig");
+        assert!(c.get("nkey").is_none());
+        check(&c, "xyz");
+        std::fs::write(&path, "-----BEGIN NATS USER JWT-----\neyJ0\n").unwrap();
+        let e = Target::from_options(&o).unwrap_err();
+        assert!(e.contains("no NKEY SEED in the credentials file"), "{e}");
     }
 
     fn reader(input: &str) -> futures_lite::io::BufReader<Duplex> {
@@ -351,6 +494,7 @@ mod tests {
                 addrs: Vec::new(),
                 user: Some(("u".into(), "p".into())),
                 token: None,
+                signer: None,
             };
             let r = futures_lite::future::block_on(handshake(
                 &mut s,

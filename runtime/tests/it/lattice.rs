@@ -1295,11 +1295,31 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
     };
     let a_seed = a_key.seed().unwrap();
     let a_public = a_key.public_key();
-    let (a, a_port) = start(&ka, &["--host-seed", &a_seed]);
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let (ma, mb) = (
+        format!("127.0.0.1:{metrics_a}"),
+        format!("127.0.0.1:{metrics_b}"),
+    );
+    let (a, a_port) = start(&ka, &["--host-seed", &a_seed, "--metrics", &ma]);
     assert_eq!(host_id(&a), a_public, "the host key comes from its seed");
-    let (b, _) = start(&kb, &["--trusted-host", &a_public]);
+    let (b, _) = start(&kb, &["--trusted-host", &a_public, "--metrics", &mb]);
     let (_c, c_port) = start(&kc, &[]);
     assert_eq!(call_through(a_port, &kb.key).unwrap(), "ping");
+    // The shards' own connections authenticate with the nkey too (they sign
+    // the server's nonce): A's shard sent the call, B's shard took it.
+    // (Once A's view lists B: before, a call takes B's queue group, which
+    // B's services thread serves.)
+    let count = |port: u16, name: &str| scrape(port).get(name).copied().unwrap_or(0);
+    wait_until(
+        "a call carried by the shards",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            assert_eq!(call_through(a_port, &kb.key).unwrap(), "ping");
+            count(metrics_b, "wascc_lattice_shard_received_total") > 0
+        },
+    );
+    assert!(count(metrics_a, "wascc_lattice_shard_sent_total") > 0);
     let e = call_through(c_port, &kb.key).unwrap_err();
     assert!(e.contains("is not trusted"), "{e}");
     b.wait_log("is not trusted");
