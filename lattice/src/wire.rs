@@ -358,6 +358,13 @@ async fn read_line<R: AsyncRead + Unpin>(
 /// The answer to a server's `PING`.
 pub const PONG: &[u8] = b"PONG\r\n";
 
+/// The size of the header block [`hpub`] writes for `headers` (the
+/// server counts it in the message's size).
+pub fn header_block_len(headers: &[(&str, &str)]) -> usize {
+    let lines: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    "NATS/1.0\r\n".len() + lines + 2
+}
+
 /// Appends an `HPUB` of `payload` with `headers` on `subject` to `out`.
 pub fn hpub(out: &mut Vec<u8>, subject: &str, headers: &[(&str, &str)], payload: &[u8]) {
     hpub_request(out, subject, None, headers, payload)
@@ -578,6 +585,7 @@ mod tests {
             head.len(),
             head.len() + 5
         );
+        assert_eq!(header_block_len(&[("wascc-reply", "NH tag -")]), head.len());
         assert_eq!(String::from_utf8(out).unwrap(), want);
         let mut out = Vec::new();
         hpub_request(&mut out, "a.b", Some("_INBOX.i.7"), &[], b"x");

@@ -106,6 +106,9 @@ pub(crate) struct Outbound {
     /// The connection's writer (none once the session ends).
     frames: RefCell<Option<mpsc::UnboundedSender<Vec<u8>>>>,
     inbox: String,
+    /// The largest message the server takes (it closes the connection on
+    /// a larger one).
+    max_payload: usize,
     /// Calls waiting for their replies, by number, with their deadlines.
     waiting: RefCell<HashMap<u64, (Instant, Waiter)>>,
 }
@@ -143,6 +146,13 @@ impl Outbound {
         let mut frame = Vec::with_capacity(256 + payload.len());
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let reply = format!("{}{n}", out.inbox);
+        if wire::header_block_len(&h) + payload.len() > out.max_payload {
+            return Err(format!(
+                "the call of {} bytes exceeds the NATS server's max payload of {}",
+                payload.len(),
+                out.max_payload
+            ));
+        }
         wire::hpub_request(&mut frame, subject, Some(&reply), &h, payload);
         let sent = match &*out.frames.borrow() {
             Some(frames) => frames.unbounded_send(frame).is_ok(),
@@ -237,6 +247,7 @@ async fn session(inbound: &Inbound, (conn, limits): (Conn, wire::ServerLimits)) 
     let outbound = Rc::new(Outbound {
         frames: RefCell::new(Some(frames.clone())),
         inbox: inbox(inbound),
+        max_payload: limits.max_payload,
         waiting: RefCell::default(),
     });
     OUTBOUND.with(|o| *o.borrow_mut() = Some(outbound.clone()));

@@ -1332,6 +1332,36 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
     assert!(log.contains("is not a host (server) public key"), "{log}");
 }
 
+#[test]
+fn a_call_over_the_servers_max_payload_is_refused_and_calls_go_on() {
+    // A server that takes messages of at most 8 KiB (it closes a client's
+    // connection on a larger one).
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("small.conf");
+    std::fs::write(&conf, "max_payload: 8192\n").unwrap();
+    let nats = OwnNats::start(&["-c", conf.to_str().unwrap()]);
+    let url = nats.url();
+    let lattice = format!("it{}", rand::random::<u32>());
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let (_b, _) = kitchen_host_at(&url, &lattice, &kb);
+    let (_a, port) = kitchen_host_at(&url, &lattice, &ka);
+    assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+    let big = vec![b'x'; 20_000];
+    let r = http(port, "POST", &format!("/call?{}", kb.key), &big);
+    let e = r.json()["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        e.contains("exceeds the NATS server's max payload of 8192"),
+        "{}",
+        r.text()
+    );
+    // The shard's connection was not closed by the server: calls go on.
+    for _ in 0..3 {
+        assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+    }
+}
+
 /// A NATS client answering every request on a subject with `pwned` (and
 /// header `wascc-reply: SEAL`), on its own thread, until dropped.
 struct Impostor {
