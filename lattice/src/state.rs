@@ -255,6 +255,18 @@ impl Lattice {
                     .map_err(|e| connect_err(format!("{u:?} is not a NATS URL: {e}")))
             })
             .collect::<Result<_, _>>()?;
+        // A user and password (or a token: a user without one) in the URL.
+        // async-nats (0.51) parses them but does not send them: they are
+        // set as options here.
+        if opts.credentials.is_none() && opts.nkey_seed.is_none() {
+            let userinfo = urls.iter().find(|u| u.has_user_pass());
+            if let Some(u) = userinfo.and_then(|u| u.username().map(|n| (n, u.password()))) {
+                options = match u {
+                    (user, Some(pass)) => options.user_and_password(user.into(), pass.into()),
+                    (token, None) => options.token(token.into()),
+                };
+            }
+        }
         let client = options
             .connect(urls)
             .await

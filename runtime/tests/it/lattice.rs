@@ -1333,6 +1333,55 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
 }
 
 #[test]
+fn shards_connect_with_a_user_and_password_or_a_token_in_the_url() {
+    for (server_args, auth) in [
+        (&["--user", "wascc", "--pass", "s3cret"][..], "wascc:s3cret"),
+        (&["--auth", "t0ken"][..], "t0ken"),
+    ] {
+        let nats = OwnNats::start(server_args);
+        let url = format!("nats://{auth}@127.0.0.1:{}", nats.port);
+        let lattice = format!("it{}", rand::random::<u32>());
+        let account = nkeys::KeyPair::new_account();
+        let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+        let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+        let metrics_b = free_port();
+        let work = Workdir::new();
+        let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
+        let mb = format!("127.0.0.1:{metrics_b}");
+        let _b = HostProc::start(
+            work,
+            &manifest,
+            &[
+                "--nats",
+                &url,
+                "--lattice",
+                &lattice,
+                "--shards",
+                "1",
+                "--metrics",
+                &mb,
+            ],
+        );
+        let (_a, port) = kitchen_host_at(&url, &lattice, &ka);
+        // B's shard, on its own connection with the URL's credentials,
+        // takes the calls (once A's view lists B).
+        wait_until(
+            "a call taken by B's shard",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+                scrape(metrics_b)
+                    .get("wascc_lattice_shard_received_total")
+                    .copied()
+                    .unwrap_or(0)
+                    > 0
+            },
+        );
+    }
+}
+
+#[test]
 fn a_call_over_the_servers_max_payload_is_refused_and_calls_go_on() {
     // A server that takes messages of at most 8 KiB (it closes a client's
     // connection on a larger one).
