@@ -190,6 +190,20 @@ async fn connect(cfg: &Config) -> Result<Client, ProviderError> {
             limits::MAX_RECONNECT_DELAY.min(Duration::from_millis(50 * attempt as u64))
         });
     let addrs: Vec<&str> = cfg.url.split(',').map(str::trim).collect();
+    // A user and password (or a token: a user without one) in the URL:
+    // async-nats (0.51) parses them but does not send them.
+    if matches!(cfg.auth, Auth::None) {
+        let mut parsed = addrs
+            .iter()
+            .filter_map(|a| a.parse::<async_nats::ServerAddr>().ok());
+        if let Some(a) = parsed.find(|a| a.has_user_pass()) {
+            let user = a.username().unwrap_or_default().to_string();
+            opts = match a.password() {
+                Some(pass) => opts.user_and_password(user, pass.to_string()),
+                None => opts.token(user),
+            };
+        }
+    }
     let client = tokio::time::timeout(limits::CONNECT_TIMEOUT * 2, opts.connect(addrs))
         .await
         .map_err(|_| bad(format!("cannot connect to NATS at {}: no answer", cfg.url)))?

@@ -279,6 +279,11 @@ struct NatsServer {
 
 impl NatsServer {
     fn start(port: u16) -> NatsServer {
+        NatsServer::start_with(port, &[])
+    }
+
+    /// Started with `extra` arguments (authorization, say).
+    fn start_with(port: u16, extra: &[&str]) -> NatsServer {
         // Debian installs it under /usr/sbin, which a user's PATH may lack.
         let bin = if std::path::Path::new("/usr/sbin/nats-server").exists() {
             "/usr/sbin/nats-server"
@@ -287,6 +292,7 @@ impl NatsServer {
         };
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -311,6 +317,36 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[test]
+fn a_user_and_password_or_a_token_in_the_url_are_sent() {
+    for (extra, auth) in [
+        (
+            &["--user", "wascc", "--pass", "s3cret"][..],
+            "wascc:s3cret@",
+        ),
+        (&["--auth", "t0ken"][..], "t0ken@"),
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _server = NatsServer::start_with(port, extra);
+        let m = messaging();
+        // Without them: refused, named.
+        let e = m
+            .bind("MNONE", &[("URL", &format!("nats://127.0.0.1:{port}"))])
+            .unwrap_err();
+        assert!(e.contains("uthorization"), "{e}");
+        let url = format!("nats://{auth}127.0.0.1:{port}");
+        m.bind("MSUB", &[("URL", &url), ("SUBSCRIPTION", "jobs")])
+            .unwrap();
+        m.bind("MPUB", &[("URL", &url)]).unwrap();
+        assert_eq!(m.publish("MPUB", "jobs", b"in"), Ok(true));
+        assert_eq!(m.recorder.wait_for(1).len(), 1);
     }
 }
 
