@@ -614,7 +614,12 @@ impl Rpc {
                 let payload = payload.clone();
                 async move { request_with(client, &to, caller, operation, payload, &seal, shape).await }
             };
-            this.attempts(&owned, &payload, &what, send).await
+            let call = (
+                owned.subject.as_str(),
+                owned.operation.as_str(),
+                owned.depth,
+            );
+            this.attempts(call, &payload, &what, send).await
         };
         // On the services runtime, whose NATS client needs it, not on the
         // caller's thread (a shard): a signature, when one is needed, costs
@@ -649,13 +654,7 @@ impl Rpc {
     {
         let what = format!("remote call to actor {actor}");
         self.precheck(&[actor, caller], payload.len(), &what)?;
-        let owned = OwnedCall {
-            subject: actor_subject(self.lattice.name(), actor),
-            caller: caller.to_string(),
-            operation: operation.to_string(),
-            shape: false,
-            depth,
-        };
+        let subject = actor_subject(self.lattice.name(), actor);
         let payload = bytes::Bytes::from(payload);
         let attempt = |to: String, seal: Seal| {
             RpcCounters::bump(&self.counters.sent_by_shards);
@@ -663,7 +662,8 @@ impl Rpc {
             let sent = send(to, headers, payload.clone());
             async move { reply_of(sent.await.map_err(Failed::from)?) }
         };
-        self.attempts(&owned, &payload, &what, attempt).await
+        self.attempts((&subject, operation, depth), &payload, &what, attempt)
+            .await
     }
 
     /// Refuses a call before it is sent: a party blocked, a payload over
@@ -686,7 +686,7 @@ impl Rpc {
     /// the reply's seal.
     async fn attempts<S, F>(
         &self,
-        call: &OwnedCall,
+        (subject, operation, depth): (&str, &str, u32),
         payload: &[u8],
         what: &str,
         send: S,
@@ -704,13 +704,12 @@ impl Rpc {
             ..
         } = self;
         let lattice = lattice.name();
-        let subject = &call.subject;
         let inv = Invocation {
             lattice,
             subject,
-            operation: &call.operation,
+            operation,
             payload,
-            depth: call.depth,
+            depth,
         };
         let send = |to: String, seal: Seal| {
             let seq = seal.seq;
@@ -767,7 +766,7 @@ impl Rpc {
             Some(reply) => reply,
             None => {
                 RpcCounters::bump(&counters.sent_signed);
-                send(subject.clone(), sealer.seal(&inv, crate::now_millis())).await
+                send(subject.to_string(), sealer.seal(&inv, crate::now_millis())).await
             }
         };
         let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
@@ -999,15 +998,6 @@ pub struct Admitted {
     pub caller: String,
 }
 
-impl Subscription {
-    /// Ends it; the receiver says when its UNSUB is queued.
-    fn end(self) -> tokio::sync::oneshot::Receiver<()> {
-        let (drained, queued) = tokio::sync::oneshot::channel();
-        let _ = self.stop.send(drained);
-        queued
-    }
-}
-
 impl Admitted {
     /// The header of the reply with `payload` and its seal.
     pub fn reply_seal(&self, payload: &[u8]) -> (&'static str, String) {
@@ -1065,7 +1055,15 @@ struct Subscription {
     server: Arc<Server>,
 }
 
-/// One outgoing invocation, besides its payload.
+impl Subscription {
+    /// Ends it; the receiver says when its UNSUB is queued.
+    fn end(self) -> tokio::sync::oneshot::Receiver<()> {
+        let (drained, queued) = tokio::sync::oneshot::channel();
+        let _ = self.stop.send(drained);
+        queued
+    }
+}
+
 /// A call's parts, owned (for the task that sends it).
 struct OwnedCall {
     subject: String,
@@ -1087,6 +1085,7 @@ impl From<&Call<'_>> for OwnedCall {
     }
 }
 
+/// One outgoing invocation, besides its payload.
 struct Call<'a> {
     subject: String,
     caller: &'a str,

@@ -360,40 +360,47 @@ pub const PONG: &[u8] = b"PONG\r\n";
 
 /// The size of the header block [`hpub`] writes for `headers` (the
 /// server counts it in the message's size).
-pub fn header_block_len(headers: &[(&str, &str)]) -> usize {
-    let lines: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+pub fn header_block_len<V: AsRef<str>>(headers: &[(&str, V)]) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(n, v)| n.len() + v.as_ref().len() + 4)
+        .sum();
     "NATS/1.0\r\n".len() + lines + 2
 }
 
 /// Appends an `HPUB` of `payload` with `headers` on `subject` to `out`.
-pub fn hpub(out: &mut Vec<u8>, subject: &str, headers: &[(&str, &str)], payload: &[u8]) {
+pub fn hpub<V: AsRef<str>>(
+    out: &mut Vec<u8>,
+    subject: &str,
+    headers: &[(&str, V)],
+    payload: &[u8],
+) {
     hpub_request(out, subject, None, headers, payload)
 }
 
 /// Appends an `HPUB` as [`hpub`] does, with `reply` as its reply subject
 /// (a request).
-pub fn hpub_request(
+pub fn hpub_request<V: AsRef<str>>(
     out: &mut Vec<u8>,
     subject: &str,
     reply: Option<&str>,
-    headers: &[(&str, &str)],
+    headers: &[(&str, V)],
     payload: &[u8],
 ) {
     use std::io::Write;
-    let mut h = Vec::with_capacity(64);
-    h.extend_from_slice(b"NATS/1.0\r\n");
+    let head = header_block_len(headers);
+    let total = head + payload.len();
+    let _ = match reply {
+        Some(reply) => write!(out, "HPUB {subject} {reply} {head} {total}\r\n"),
+        None => write!(out, "HPUB {subject} {head} {total}\r\n"),
+    };
+    out.extend_from_slice(b"NATS/1.0\r\n");
     for (name, value) in headers {
-        let _ = write!(h, "{name}: {value}\r\n");
+        for part in [name.as_bytes(), b": ", value.as_ref().as_bytes(), b"\r\n"] {
+            out.extend_from_slice(part);
+        }
     }
-    h.extend_from_slice(b"\r\n");
-    let reply = reply.map(|r| format!(" {r}")).unwrap_or_default();
-    let _ = write!(
-        out,
-        "HPUB {subject}{reply} {} {}\r\n",
-        h.len(),
-        h.len() + payload.len()
-    );
-    out.extend_from_slice(&h);
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
 }
@@ -588,7 +595,7 @@ mod tests {
         assert_eq!(header_block_len(&[("wascc-reply", "NH tag -")]), head.len());
         assert_eq!(String::from_utf8(out).unwrap(), want);
         let mut out = Vec::new();
-        hpub_request(&mut out, "a.b", Some("_INBOX.i.7"), &[], b"x");
+        hpub_request::<&str>(&mut out, "a.b", Some("_INBOX.i.7"), &[], b"x");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HPUB a.b _INBOX.i.7 12 13\r\nNATS/1.0\r\n\r\nx\r\n"

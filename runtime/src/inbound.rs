@@ -113,11 +113,14 @@ pub(crate) struct Outbound {
     waiting: RefCell<HashMap<u64, (Instant, Waiter)>>,
 }
 
+/// What a call waiting when its connection ends is told.
+const ENDED_BEFORE_REPLY: &str = "the shard's lattice connection ended before the reply came";
+
 /// Where a call's reply (or why none came) goes.
 type Waiter = futures_channel::oneshot::Sender<Result<Msg, String>>;
 
 /// A call's reply, or why none came.
-pub(crate) type Replied = futures_channel::oneshot::Receiver<Result<Msg, String>>;
+type Replied = futures_channel::oneshot::Receiver<Result<Msg, String>>;
 
 impl Outbound {
     /// Whether this shard has a connection of its own now.
@@ -125,35 +128,47 @@ impl Outbound {
         OUTBOUND.with(|o| o.borrow().is_some())
     }
 
-    /// Sends one request on this shard's connection; the reply comes
-    /// through the receiver (or why none came: no reply within
+    /// Sends one request on this shard's connection and resolves to its
+    /// reply, or why none came (no reply within
     /// [`REMOTE_CALL_TIMEOUT`](wascc_lattice::limits::REMOTE_CALL_TIMEOUT),
-    /// the connection ended). Synchronous, so that the future awaiting the
-    /// reply holds nothing tied to this thread (an actor's host call must
-    /// be `Send`).
+    /// the connection ended, too large for the server). Sent at once,
+    /// synchronously, so that the future holds nothing tied to this thread
+    /// (an actor's host call must be `Send`).
     pub(crate) fn request(
+        subject: &str,
+        headers: &[(&'static str, String)],
+        payload: &[u8],
+    ) -> impl std::future::Future<Output = Result<Msg, String>> + Send + use<> {
+        let replied = Self::send(subject, headers, payload);
+        async move {
+            replied?
+                .await
+                .unwrap_or_else(|_| Err(ENDED_BEFORE_REPLY.into()))
+        }
+    }
+
+    fn send(
         subject: &str,
         headers: &[(&'static str, String)],
         payload: &[u8],
     ) -> Result<Replied, String> {
         let ended = || "the shard's lattice connection ended".to_string();
         let out = OUTBOUND.with(|o| o.borrow().clone()).ok_or_else(ended)?;
-        let n = NEXT_CALL.with(|c| {
-            let n = c.get();
-            c.set(n + 1);
-            n
-        });
-        let mut frame = Vec::with_capacity(256 + payload.len());
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let reply = format!("{}{n}", out.inbox);
-        if wire::header_block_len(&h) + payload.len() > out.max_payload {
+        if wire::header_block_len(headers) + payload.len() > out.max_payload {
             return Err(format!(
                 "the call of {} bytes exceeds the NATS server's max payload of {}",
                 payload.len(),
                 out.max_payload
             ));
         }
-        wire::hpub_request(&mut frame, subject, Some(&reply), &h, payload);
+        let n = NEXT_CALL.with(|c| {
+            let n = c.get();
+            c.set(n + 1);
+            n
+        });
+        let mut frame = Vec::with_capacity(256 + payload.len());
+        let reply = format!("{}{n}", out.inbox);
+        wire::hpub_request(&mut frame, subject, Some(&reply), headers, payload);
         let sent = match &*out.frames.borrow() {
             Some(frames) => frames.unbounded_send(frame).is_ok(),
             None => false,
@@ -189,9 +204,7 @@ impl Outbound {
     fn close(&self) {
         self.frames.borrow_mut().take();
         for (_, (_, tx)) in self.waiting.borrow_mut().drain() {
-            let _ = tx.send(Err(
-                "the shard's lattice connection ended before the reply came".to_string(),
-            ));
+            let _ = tx.send(Err(ENDED_BEFORE_REPLY.to_string()));
         }
     }
 
@@ -362,8 +375,7 @@ async fn serve(inbound: &Inbound, msg: Msg, max_payload: usize) -> Option<Vec<u8
     let _in_flight = crate::shard::InFlight::new();
     let mut frame = Vec::new();
     let failed = |frame: &mut Vec<u8>, headers: Vec<(&'static str, String)>| {
-        let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        wire::hpub(frame, &reply, &h, &[]);
+        wire::hpub(frame, &reply, &headers, &[]);
     };
     let admitted = match inbound.rpc.admit(&msg.subject, &msg.headers, &msg.payload) {
         Ok(a) => a,
@@ -405,8 +417,8 @@ async fn serve(inbound: &Inbound, msg: Msg, max_payload: usize) -> Option<Vec<u8
     };
     match run.await {
         Ok(out) => {
-            let (name, seal) = admitted.reply_seal(&out);
-            if out.len() + seal.len() + 64 > max_payload {
+            let sealed = [admitted.reply_seal(&out)];
+            if wire::header_block_len(&sealed) + out.len() > max_payload {
                 failed(
                     &mut frame,
                     wascc_lattice::rpc::error_reply(&format!(
@@ -415,7 +427,7 @@ async fn serve(inbound: &Inbound, msg: Msg, max_payload: usize) -> Option<Vec<u8
                     )),
                 );
             } else {
-                wire::hpub(&mut frame, &reply, &[(name, seal.as_str())], &out);
+                wire::hpub(&mut frame, &reply, &sealed, &out);
             }
         }
         Err(e) => failed(&mut frame, wascc_lattice::rpc::error_reply(&e)),

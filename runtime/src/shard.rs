@@ -392,12 +392,7 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
             if crate::inbound::Outbound::connected() {
                 let send =
                     |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
-                        let replied = crate::inbound::Outbound::request(&to, &headers, &payload);
-                        async move {
-                            replied?.await.unwrap_or_else(|_| {
-                            Err("the shard's lattice connection ended before the reply came".into())
-                        })
-                        }
+                        crate::inbound::Outbound::request(&to, &headers, &payload)
                     };
                 return rpc
                     .call_actor_over(

@@ -254,17 +254,11 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     assert_eq!(accepted(), received + 5);
     // Host B's shard took them on its own connection, not its services
     // thread.
-    let by_shards = scrape(metrics_b)
-        .get("wascc_lattice_shard_received_total")
-        .copied()
-        .unwrap_or(0);
+    let by_shards = sample(metrics_b, "wascc_lattice_shard_received_total");
     assert!(by_shards >= 5, "{by_shards}");
     // And host A's shard sent them on its own connection, not through its
     // services thread.
-    let sent_by_shards = scrape(metrics_a)
-        .get("wascc_lattice_shard_sent_total")
-        .copied()
-        .unwrap_or(0);
+    let sent_by_shards = sample(metrics_a, "wascc_lattice_shard_sent_total");
     assert!(sent_by_shards >= 5, "{sent_by_shards}");
     assert_eq!(
         scrape(metrics_a).get("wascc_lattice_resealed_total"),
@@ -284,12 +278,7 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     record.id = ghost.clone();
     record.exchange = None;
     rt.block_on(state.put_host(&record)).unwrap();
-    let redirected = || {
-        scrape(metrics_a)
-            .get("wascc_lattice_redirected_total")
-            .copied()
-            .unwrap_or(0)
-    };
+    let redirected = || sample(metrics_a, "wascc_lattice_redirected_total");
     let sent_on = |what: &str, past: u64| {
         wait_until(
             what,
@@ -743,6 +732,22 @@ fn kitchen_host_at(
         kitchen.key
     );
     (lattice_host_at(url, lattice, work, &manifest), port)
+}
+
+/// Calls actor `key` through the kitchen on `port` (each call must
+/// succeed) until the host whose metrics are on `metrics` has taken one on
+/// a shard's own connection: once the caller's view lists that host; before,
+/// calls take the actor's queue group, which its services thread serves.
+fn call_until_a_shard_takes_it(port: u16, key: &str, metrics: u16) {
+    wait_until(
+        "a call taken by the other host's shard",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            assert_eq!(call_through(port, key).unwrap(), "ping");
+            sample(metrics, "wascc_lattice_shard_received_total") > 0
+        },
+    );
 }
 
 /// What actor `key`'s `/call` answered: its reply, or its error (the
@@ -1307,19 +1312,8 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
     assert_eq!(call_through(a_port, &kb.key).unwrap(), "ping");
     // The shards' own connections authenticate with the nkey too (they sign
     // the server's nonce): A's shard sent the call, B's shard took it.
-    // (Once A's view lists B: before, a call takes B's queue group, which
-    // B's services thread serves.)
-    let count = |port: u16, name: &str| scrape(port).get(name).copied().unwrap_or(0);
-    wait_until(
-        "a call carried by the shards",
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || {
-            assert_eq!(call_through(a_port, &kb.key).unwrap(), "ping");
-            count(metrics_b, "wascc_lattice_shard_received_total") > 0
-        },
-    );
-    assert!(count(metrics_a, "wascc_lattice_shard_sent_total") > 0);
+    call_until_a_shard_takes_it(a_port, &kb.key, metrics_b);
+    assert!(sample(metrics_a, "wascc_lattice_shard_sent_total") > 0);
     let e = call_through(c_port, &kb.key).unwrap_err();
     assert!(e.contains("is not trusted"), "{e}");
     b.wait_log("is not trusted");
@@ -1364,20 +1358,8 @@ fn shards_connect_with_a_user_and_password_or_a_token_in_the_url() {
         );
         let (_a, port) = kitchen_host_at(&url, &lattice, &ka);
         // B's shard, on its own connection with the URL's credentials,
-        // takes the calls (once A's view lists B).
-        wait_until(
-            "a call taken by B's shard",
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || {
-                assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
-                scrape(metrics_b)
-                    .get("wascc_lattice_shard_received_total")
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-            },
-        );
+        // takes the calls.
+        call_until_a_shard_takes_it(port, &kb.key, metrics_b);
     }
 }
 

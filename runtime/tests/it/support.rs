@@ -382,6 +382,12 @@ pub fn wait_until(
 }
 
 /// Prometheus samples as `name{labels}` → value.
+/// The value of metric `name` on the metrics endpoint at `port` (0 when
+/// it has none).
+pub fn sample(port: u16, name: &str) -> u64 {
+    scrape(port).get(name).copied().unwrap_or(0)
+}
+
 pub fn scrape(port: u16) -> std::collections::HashMap<String, u64> {
     let r = get(port, "/metrics");
     assert_eq!(r.status, 200, "{}", r.text());
