@@ -222,9 +222,9 @@ impl CallHost {
 
     /// `callers` clients, each on its own connection, making `a` call
     /// `target`'s `Echo` in requests of `per_request` calls, one request
-    /// after another, for about `slice`: the calls completed and the time
-    /// they were counted over (so `a` has up to `callers` invocations
-    /// calling at once).
+    /// after another: the calls completed in about `slice` once they run
+    /// steadily ([`STEADY_AFTER`]) and the time they were counted over (so
+    /// `a` has up to `callers` invocations calling at once).
     pub fn repeat_concurrently(
         &self,
         target: &str,
@@ -250,9 +250,13 @@ impl CallHost {
                 })
             })
             .collect();
-        let started = Instant::now();
+        // Counted from when every caller has had requests complete: a
+        // request counts its calls when it ends, so a window opened with
+        // the callers would miss the first request of each.
+        std::thread::sleep(STEADY_AFTER);
+        let (before, started) = (done.load(Ordering::Relaxed), Instant::now());
         std::thread::sleep(slice);
-        let calls = done.load(Ordering::Relaxed);
+        let calls = done.load(Ordering::Relaxed) - before;
         let elapsed = started.elapsed();
         stop.store(true, Ordering::Relaxed);
         for t in threads {
@@ -293,6 +297,10 @@ fn request_on(conn: &mut BufReader<TcpStream>, path: &str) -> Result<Duration, S
         ))
     }
 }
+
+/// How long concurrent callers run before their completions are counted
+/// (their first requests in flight; connections made).
+pub const STEADY_AFTER: Duration = Duration::from_millis(50);
 
 /// Calls one benchmark request makes at most: 2,000 calls of even 500 µs
 /// stay within the host's default 2 s call deadline, and the request's own

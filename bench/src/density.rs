@@ -14,10 +14,15 @@ use std::sync::Arc;
 use std::time::Instant;
 use wascc_engines::{Engine, EngineConfig, EngineKind, HostHandler};
 
-/// The host's allocator (mimalloc), counting live heap bytes and blocks so
-/// the harness can say how much of an actor's cost is host-side heap.
+/// The host's allocator (mimalloc), counting live heap bytes and blocks
+/// while the density harness measures, so it can say how much of an
+/// actor's cost is host-side heap. Off otherwise: two shared counters
+/// bumped on every allocation from every thread would slow the other
+/// benchmarks of this binary (the lattice ones, 8 % in throughput here)
+/// below what the host, which uses plain mimalloc, does.
 pub struct Counting;
 
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static LIVE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static LIVE_BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -26,33 +31,61 @@ static LIVE_BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUs
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
-        LIVE_BYTES.fetch_add(layout.size(), Relaxed);
-        LIVE_BLOCKS.fetch_add(1, Relaxed);
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size(), Relaxed);
+            LIVE_BLOCKS.fetch_add(1, Relaxed);
+        }
         // SAFETY: forwarded with the caller's layout.
         unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         use std::sync::atomic::Ordering::Relaxed;
-        LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
-        LIVE_BLOCKS.fetch_sub(1, Relaxed);
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
+            LIVE_BLOCKS.fetch_sub(1, Relaxed);
+        }
         // SAFETY: `ptr` came from `alloc` above with this layout.
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
-        LIVE_BYTES.fetch_add(new, Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_add(new, Relaxed);
+            LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
+        }
         // SAFETY: forwarded unchanged.
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new) }
     }
 }
 
-fn live_heap() -> (u64, u64) {
-    use std::sync::atomic::Ordering::Relaxed;
-    (
-        LIVE_BYTES.load(Relaxed) as u64,
-        LIVE_BLOCKS.load(Relaxed) as u64,
-    )
+/// Counts heap while alive (see [`Counting`]).
+struct CountingHeap;
+
+impl CountingHeap {
+    fn start() -> CountingHeap {
+        COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+        CountingHeap
+    }
+
+    /// Live bytes and blocks counted so far: the difference of two
+    /// readings is what was allocated and not freed between them (blocks
+    /// from before counting started that are freed meanwhile count
+    /// against it, as they would have with counting always on).
+    fn live(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (LIVE_BYTES.load(Relaxed), LIVE_BLOCKS.load(Relaxed))
+    }
+}
+
+impl Drop for CountingHeap {
+    fn drop(&mut self) {
+        COUNTING.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `after − before` of two [`CountingHeap::live`] readings, 0 if negative.
+fn grown(before: usize, after: usize) -> u64 {
+    (after.wrapping_sub(before) as isize).max(0) as u64
 }
 
 /// What the harness measured.
@@ -161,7 +194,8 @@ pub fn run(wasm: &[u8], opts: &DensityOptions) -> Result<DensityReport, String> 
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
     let (rss0, pte0) = (proc_status_bytes("VmRSS"), proc_status_bytes("VmPTE"));
-    let heap0 = live_heap();
+    let counting = CountingHeap::start();
+    let heap0 = counting.live();
     let started = Instant::now();
     for _ in 0..actors {
         let t = Instant::now();
@@ -178,7 +212,8 @@ pub fn run(wasm: &[u8], opts: &DensityOptions) -> Result<DensityReport, String> 
     }
     let seconds = started.elapsed().as_secs_f64();
     let (rss1, pte1) = (proc_status_bytes("VmRSS"), proc_status_bytes("VmPTE"));
-    let heap1 = live_heap();
+    let heap1 = counting.live();
+    drop(counting);
     if opts.mappings {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
         let mut cur = String::new();
@@ -217,8 +252,8 @@ pub fn run(wasm: &[u8], opts: &DensityOptions) -> Result<DensityReport, String> 
         rss_bytes_per_actor: rss,
         pte_bytes_per_actor: pte,
         total_bytes_per_actor: rss + pte,
-        host_heap_bytes_per_actor: heap1.0.saturating_sub(heap0.0) / n,
-        host_heap_blocks_per_actor: heap1.1.saturating_sub(heap0.1) / n,
+        host_heap_bytes_per_actor: grown(heap0.0, heap1.0) / n,
+        host_heap_blocks_per_actor: grown(heap0.1, heap1.1) / n,
         instantiate_p50_ns: hist.value_at_quantile(0.5),
         instantiate_p99_ns: hist.value_at_quantile(0.99),
         seconds_to_start: seconds,

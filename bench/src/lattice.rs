@@ -226,9 +226,11 @@ async fn throughput(
             Ok::<_, String>(())
         }));
     }
-    let started = Instant::now();
+    // Counted once the callers run steadily, as on the lattice side.
+    tokio::time::sleep(crate::calls::STEADY_AFTER).await;
+    let (before, started) = (done.load(Ordering::Relaxed), Instant::now());
     tokio::time::sleep(slice).await;
-    let calls = done.load(Ordering::Relaxed);
+    let calls = done.load(Ordering::Relaxed) - before;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
