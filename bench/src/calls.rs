@@ -26,6 +26,8 @@ pub struct CallHost {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Other hosts of the same lattice, in this process.
     others: Vec<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// The port of the host's `/metrics`, when it serves them.
+    metrics: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -98,7 +100,7 @@ impl CallHost {
             control_seed: None,
         };
         let other = format!("actors: [{}]\n", b.1.display());
-        let other = spawn_host(&dir, &other, 1, Some(lattice.clone()));
+        let other = spawn_host(&dir, &other, 1, Some(lattice.clone()), None);
         let port = free_port();
         let text = format!(
             "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\n\
@@ -106,7 +108,17 @@ impl CallHost {
             a.1.display(),
             a.0
         );
-        let mut host = Self::launch(dir, &text, port, 1, b.0, String::new(), Some(lattice));
+        let metrics = free_port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], metrics));
+        let mut host = Self::launch_on(
+            dir,
+            &text,
+            port,
+            1,
+            (b.0, String::new()),
+            Some(lattice),
+            Some(addr),
+        );
         host.others.push(other);
         // The other host serves once its subscription is in place.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -122,6 +134,16 @@ impl CallHost {
         &self.b
     }
 
+    /// How long the host's calls to other hosts took so far (its
+    /// `/metrics`); empty for a host without metrics or lattice.
+    pub fn call_durations(&self) -> wascc_lattice::latency::Buckets {
+        let text = self
+            .metrics
+            .and_then(|port| get_metrics(port).ok())
+            .unwrap_or_default();
+        wascc_lattice::latency::Buckets::parse(&text, wascc_lattice::rpc::CALL_DURATIONS)
+    }
+
     fn launch(
         dir: tempfile::TempDir,
         text: &str,
@@ -131,7 +153,19 @@ impl CallHost {
         c: String,
         lattice: Option<wascc_lattice::LatticeOptions>,
     ) -> CallHost {
-        let (shutdown, thread) = spawn_host(&dir, text, shards, lattice);
+        Self::launch_on(dir, text, port, shards, (b, c), lattice, None)
+    }
+
+    fn launch_on(
+        dir: tempfile::TempDir,
+        text: &str,
+        port: u16,
+        shards: usize,
+        (b, c): (String, String),
+        lattice: Option<wascc_lattice::LatticeOptions>,
+        metrics: Option<std::net::SocketAddr>,
+    ) -> CallHost {
+        let (shutdown, thread) = spawn_host(&dir, text, shards, lattice, metrics);
         let deadline = Instant::now() + Duration::from_secs(30);
         let stream = loop {
             match TcpStream::connect(("127.0.0.1", port)) {
@@ -151,6 +185,7 @@ impl CallHost {
             shutdown,
             thread: Some(thread),
             others: Vec::new(),
+            metrics: metrics.map(|a| a.port()),
             _dir: dir,
         }
     }
@@ -334,6 +369,7 @@ pub(crate) fn spawn_host(
     text: &str,
     shards: usize,
     lattice: Option<wascc_lattice::LatticeOptions>,
+    metrics: Option<std::net::SocketAddr>,
 ) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let manifest = Manifest::parse(text, dir.path(), &|_| None).expect("manifest");
     let host = Host::build(&manifest, &HostOptions::default()).expect("host");
@@ -344,6 +380,7 @@ pub(crate) fn spawn_host(
             shards,
             pin: false,
             lattice,
+            metrics,
             ..Default::default()
         };
         if let Err(e) = host.run(&opts, stop) {
@@ -351,6 +388,19 @@ pub(crate) fn spawn_host(
         }
     });
     (shutdown, thread)
+}
+
+/// The text of `GET /metrics` on `port`.
+fn get_metrics(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
 }
 
 fn free_port() -> u16 {

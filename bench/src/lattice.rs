@@ -93,6 +93,20 @@ pub struct ActorToActor {
     pub mean_us: f64,
     /// mean_us / raw_mean_us.
     pub mean_ratio: f64,
+    /// Raw NATS request/reply, one at a time, median µs.
+    pub raw_p50_us: f64,
+    /// Raw NATS, 99th percentile µs.
+    pub raw_p99_us: f64,
+    /// One call of `a` to `b`, median µs, as `a`'s host measures it (from
+    /// sealing to the checked reply: `wascc_lattice_call_duration_seconds`,
+    /// read within a few percent).
+    pub p50_us: f64,
+    /// 99th percentile of the same, µs.
+    pub p99_us: f64,
+    /// p50_us / raw_p50_us.
+    pub p50_ratio: f64,
+    /// p99_us / raw_p99_us.
+    pub p99_ratio: f64,
     /// Raw NATS with `concurrency` requesters, per second.
     pub raw_throughput_rps: f64,
     /// Calls of `a` to `b` with `concurrency` invocations of `a` calling.
@@ -280,6 +294,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
         &format!("actors: [{}]\n", path.display()),
         1,
         Some(options.clone()),
+        None,
     );
     let result = (|| {
         let lattice = rt
@@ -366,10 +381,21 @@ fn actor_to_actor(
     hosts.repeat_chunked(&b, 2_000);
     let per_round = opts.calls.div_ceil(ROUNDS);
     let (mut raw_time, mut a2a_time) = (Duration::ZERO, Duration::ZERO);
+    let mut raw_each = Histogram::<u64>::new(3).expect("histogram");
+    let before = hosts.call_durations();
     for _ in 0..ROUNDS {
-        raw_time += raw.round_trips(per_round);
+        raw_time += raw.round_trips_each(per_round, |d| {
+            let _ = raw_each.record(d.as_nanos() as u64);
+        });
         a2a_time += hosts.repeat_chunked(&b, per_round);
     }
+    let a2a_each = hosts.call_durations().since(&before);
+    let a2a_us = |q: f64| {
+        a2a_each
+            .quantile(q)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+    };
+    let raw_us = |q: f64| raw_each.value_at_quantile(q) as f64 / 1e3;
     let calls = (per_round * ROUNDS) as f64;
     let slice = Duration::from_secs_f64(opts.seconds / ROUNDS as f64);
     let (mut raw_done, mut a2a_done) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
@@ -388,6 +414,12 @@ fn actor_to_actor(
         raw_mean_us: us(raw_time),
         mean_us: us(a2a_time),
         mean_ratio: a2a_time.as_secs_f64() / raw_time.as_secs_f64(),
+        raw_p50_us: raw_us(0.5),
+        raw_p99_us: raw_us(0.99),
+        p50_us: a2a_us(0.5),
+        p99_us: a2a_us(0.99),
+        p50_ratio: a2a_us(0.5) / raw_us(0.5),
+        p99_ratio: a2a_us(0.99) / raw_us(0.99),
         raw_throughput_rps: rps(raw_done),
         throughput_rps: rps(a2a_done),
         throughput_ratio: rps(a2a_done) / rps(raw_done),

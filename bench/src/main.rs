@@ -103,6 +103,7 @@ fn main() {
                      block list: blocked after {:.0} µs (p50, worst {:.0} µs), lifted after {:.0} µs\n\
                      sealed:   {} with MAC tags, {} signed, {} resealed\n\
                      actor → actor across hosts: mean {:.0} µs vs raw {:.0} µs ({:.2}×), \
+                     p50 {:.0} vs {:.0} µs ({:.2}×), p99 {:.0} vs {:.0} µs ({:.2}×), \
                      {:.0} vs {:.0} calls/s ({:.2}×)",
                     r.raw_nats.p50_us,
                     r.raw_nats.p99_us,
@@ -123,6 +124,12 @@ fn main() {
                     r.actor_to_actor.mean_us,
                     r.actor_to_actor.raw_mean_us,
                     r.actor_to_actor.mean_ratio,
+                    r.actor_to_actor.p50_us,
+                    r.actor_to_actor.raw_p50_us,
+                    r.actor_to_actor.p50_ratio,
+                    r.actor_to_actor.p99_us,
+                    r.actor_to_actor.raw_p99_us,
+                    r.actor_to_actor.p99_ratio,
                     r.actor_to_actor.throughput_rps,
                     r.actor_to_actor.raw_throughput_rps,
                     r.actor_to_actor.throughput_ratio

@@ -58,14 +58,22 @@ impl RawNats {
 
     /// Makes `n` requests one after another; returns the time they took.
     pub fn round_trips(&self, n: u64) -> Duration {
+        self.round_trips_each(n, |_| {})
+    }
+
+    /// As [`round_trips`](Self::round_trips), telling `each` how long each
+    /// request took.
+    pub fn round_trips_each(&self, n: u64, mut each: impl FnMut(Duration)) -> Duration {
         let payload = bytes::Bytes::from_static(&[0xa1, b'x']);
         self.rt.block_on(async {
             let started = Instant::now();
             for _ in 0..n {
+                let sent = Instant::now();
                 self.client
                     .request(self.subject.clone(), payload.clone())
                     .await
                     .expect("raw NATS request");
+                each(sent.elapsed());
             }
             started.elapsed()
         })

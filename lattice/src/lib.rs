@@ -13,6 +13,7 @@ pub mod control;
 pub mod directory;
 mod error;
 pub mod invocation;
+pub mod latency;
 pub mod limits;
 mod membership;
 pub mod pairing;

@@ -71,6 +71,9 @@ pub trait LocalProviders: Send + Sync + 'static {
     fn call(&self, binding: &BindingKey, operation: &str, payload: &[u8]) -> ReplyFuture;
 }
 
+/// The metric of [`Rpc::call_durations_prometheus`].
+pub const CALL_DURATIONS: &str = "wascc_lattice_call_duration_seconds";
+
 const H_OPERATION: &str = "wascc-op";
 const H_CALLER: &str = "wascc-caller";
 /// The seal in one header: `<origin> <timestamp ms> <seq> <depth> <tags>
@@ -295,6 +298,9 @@ pub struct RpcCounters {
     refused: AtomicU64,
     by_shards: AtomicU64,
     sent_by_shards: AtomicU64,
+    /// How long calls to other hosts took, from sealing to the checked
+    /// reply (or the error), whichever path sent them.
+    calls: crate::latency::LatencyHistogram,
 }
 
 /// A snapshot of [`RpcCounters`].
@@ -527,6 +533,15 @@ impl Rpc {
         })
     }
 
+    /// How long this host's calls to other hosts took, in the Prometheus
+    /// text format (`wascc_lattice_call_duration_seconds`).
+    pub fn call_durations_prometheus(&self) -> String {
+        self.counters.calls.prometheus(
+            CALL_DURATIONS,
+            "Calls to actors and providers on other hosts, from sealing to the checked reply or the error.",
+        )
+    }
+
     /// How many invocations were sent and received, by seal and outcome.
     pub fn counts(&self) -> RpcCounts {
         self.counters.snapshot()
@@ -685,6 +700,24 @@ impl Rpc {
     /// up to [`MAX_HOSTS_TRIED`] of them, then to its queue group; checks
     /// the reply's seal.
     async fn attempts<S, F>(
+        &self,
+        (subject, operation, depth): (&str, &str, u32),
+        payload: &[u8],
+        what: &str,
+        send: S,
+    ) -> Result<Vec<u8>, String>
+    where
+        S: Fn(String, Seal) -> F,
+        F: Future<Output = Result<(bytes::Bytes, Option<String>), Failed>>,
+    {
+        let started = std::time::Instant::now();
+        let result = self.attempts_unmeasured((subject, operation, depth), payload, what, send);
+        let result = result.await;
+        self.counters.calls.record(started.elapsed());
+        result
+    }
+
+    async fn attempts_unmeasured<S, F>(
         &self,
         (subject, operation, depth): (&str, &str, u32),
         payload: &[u8],

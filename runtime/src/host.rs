@@ -655,6 +655,7 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
                     metrics::prometheus(&metrics::snapshot(&shared.meters, shared.actors.usage()));
                 if let Some(rpc) = shared.remote.get() {
                     out.push_str(&rpc.counts().prometheus());
+                    out.push_str(&rpc.call_durations_prometheus());
                 }
                 out
             }),

@@ -245,10 +245,23 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
         },
     );
     let (macs, signed, received) = (sent("mac"), sent("signature"), accepted());
+    let timed = || sample(metrics_a, "wascc_lattice_call_duration_seconds_count");
+    let timed_before = timed();
     for _ in 0..5 {
         let r = http(port, "POST", &format!("/call?{}", kb.key), b"ping");
         assert_eq!(r.json()["reply"], "ping", "{}", r.text());
     }
+    // Host A timed each of its calls.
+    assert_eq!(timed(), timed_before + 5);
+    let text = get(metrics_a, "/metrics").text();
+    let durations =
+        wascc_lattice::latency::Buckets::parse(&text, wascc_lattice::rpc::CALL_DURATIONS);
+    assert_eq!(durations.count(), timed_before + 5, "{text}");
+    let p50 = durations.quantile(0.5).expect("a median");
+    assert!(
+        p50 > Duration::ZERO && p50 < Duration::from_secs(5),
+        "{p50:?}"
+    );
     assert_eq!(sent("mac"), macs + 5);
     assert_eq!(sent("signature"), signed);
     assert_eq!(accepted(), received + 5);

@@ -394,9 +394,10 @@ pub fn scrape(port: u16) -> std::collections::HashMap<String, u64> {
     r.text()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
+        // Counters and counts; sums in seconds are not integers.
+        .filter_map(|l| {
             let (k, v) = l.rsplit_once(' ').expect("sample line");
-            (k.to_string(), v.parse().expect("integer sample"))
+            Some((k.to_string(), v.parse().ok()?))
         })
         .collect()
 }
