@@ -69,3 +69,8 @@ pub const HTTP_BIND_WAIT: Duration = Duration::from_secs(2);
 /// instead of in the shard's memory. 64 callers in the benchmark; well
 /// past what one core runs concurrently.
 pub const LATTICE_IN_FLIGHT: usize = 4096;
+
+/// Bytes a shard's lattice connection reads at once: room for a batch of
+/// ~100 small invocations or replies, which the server sends together
+/// under load (8 KiB, the default, took 2.5 times the reads).
+pub const LATTICE_READ_BUFFER: usize = 64 << 10;
