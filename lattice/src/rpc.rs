@@ -711,108 +711,96 @@ impl Rpc {
         F: Future<Output = Result<(bytes::Bytes, Option<String>), Failed>>,
     {
         let started = std::time::Instant::now();
-        let result = self.attempts_unmeasured((subject, operation, depth), payload, what, send);
-        let result = result.await;
-        self.counters.calls.record(started.elapsed());
-        result
-    }
-
-    async fn attempts_unmeasured<S, F>(
-        &self,
-        (subject, operation, depth): (&str, &str, u32),
-        payload: &[u8],
-        what: &str,
-        send: S,
-    ) -> Result<Vec<u8>, String>
-    where
-        S: Fn(String, Seal) -> F,
-        F: Future<Output = Result<(bytes::Bytes, Option<String>), Failed>>,
-    {
-        let Rpc {
-            lattice,
-            sealer,
-            directory,
-            counters,
-            blocked,
-            ..
-        } = self;
-        let lattice = lattice.name();
-        let inv = Invocation {
-            lattice,
-            subject,
-            operation,
-            payload,
-            depth,
-        };
-        let send = |to: String, seal: Seal| {
-            let seq = seal.seq;
-            let sent = send(to, seal);
-            async move {
-                sent.await
-                    .map(|(payload, reply_seal)| (seq, payload, reply_seal))
-            }
-        };
-        let route = directory.recipients(subject);
-        let targets = route.as_deref().map(|r| r.targets()).unwrap_or_default();
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let mut reply = None;
-        // A blocked host gets none (its answers would be refused).
-        let open = (0..targets.len())
-            .map(|i| &targets[(turn + i) % targets.len()])
-            .filter(|t| blocked.any(&[t.host.as_str()]).is_none());
-        for target in open.take(MAX_HOSTS_TRIED) {
-            let to = crate::host_subject(lattice, &target.host, subject);
-            let seal = match &target.peer {
-                Some(peer) => {
-                    RpcCounters::bump(&counters.sent_tagged);
-                    sealer.seal_for(&inv, crate::now_millis(), std::slice::from_ref(peer))
+        let result = async {
+            let Rpc {
+                lattice,
+                sealer,
+                directory,
+                counters,
+                blocked,
+                ..
+            } = self;
+            let lattice = lattice.name();
+            let inv = Invocation {
+                lattice,
+                subject,
+                operation,
+                payload,
+                depth,
+            };
+            let send = |to: String, seal: Seal| {
+                let seq = seal.seq;
+                let sent = send(to, seal);
+                async move {
+                    sent.await
+                        .map(|(payload, reply_seal)| (seq, payload, reply_seal))
                 }
+            };
+            let route = directory.recipients(subject);
+            let targets = route.as_deref().map(|r| r.targets()).unwrap_or_default();
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+            let mut reply = None;
+            // A blocked host gets none (its answers would be refused).
+            let open = (0..targets.len())
+                .map(|i| &targets[(turn + i) % targets.len()])
+                .filter(|t| blocked.any(&[t.host.as_str()]).is_none());
+            for target in open.take(MAX_HOSTS_TRIED) {
+                let to = crate::host_subject(lattice, &target.host, subject);
+                let seal = match &target.peer {
+                    Some(peer) => {
+                        RpcCounters::bump(&counters.sent_tagged);
+                        sealer.seal_for(&inv, crate::now_millis(), std::slice::from_ref(peer))
+                    }
+                    None => {
+                        RpcCounters::bump(&counters.sent_signed);
+                        sealer.seal(&inv, crate::now_millis())
+                    }
+                };
+                let answer = match send(to.clone(), seal).await {
+                    // The receiver has a newer exchange key than the view
+                    // (it restarted): signed, anyone can check it. The
+                    // invocation did not run there.
+                    Err(Failed { reseal: true, .. }) if target.peer.is_some() => {
+                        RpcCounters::bump(&counters.resealed);
+                        send(to, sealer.seal(&inv, crate::now_millis())).await
+                    }
+                    other => other,
+                };
+                match answer {
+                    // It stopped serving the subject and the view has not
+                    // heard yet: the next one.
+                    Err(Failed { moved: true, .. }) => RpcCounters::bump(&counters.redirected),
+                    other => {
+                        reply = Some(other);
+                        break;
+                    }
+                }
+            }
+            // The view lists no host (one that started serving it a moment
+            // ago may not be in it yet): whichever host NATS picks in the
+            // subject's queue group, signed.
+            let reply = match reply {
+                Some(reply) => reply,
                 None => {
                     RpcCounters::bump(&counters.sent_signed);
-                    sealer.seal(&inv, crate::now_millis())
+                    send(subject.to_string(), sealer.seal(&inv, crate::now_millis())).await
                 }
             };
-            let answer = match send(to.clone(), seal).await {
-                // The receiver has a newer exchange key than the view
-                // (it restarted): signed, anyone can check it. The
-                // invocation did not run there.
-                Err(Failed { reseal: true, .. }) if target.peer.is_some() => {
-                    RpcCounters::bump(&counters.resealed);
-                    send(to, sealer.seal(&inv, crate::now_millis())).await
-                }
-                other => other,
+            let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
+            let answer = Answer {
+                lattice,
+                subject,
+                origin: sealer.origin(),
+                seq,
+                responder: "",
             };
-            match answer {
-                // It stopped serving the subject and the view has not
-                // heard yet: the next one.
-                Err(Failed { moved: true, .. }) => RpcCounters::bump(&counters.redirected),
-                other => {
-                    reply = Some(other);
-                    break;
-                }
-            }
+            check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
+                .map_err(|e| format!("{what}: {e}"))?;
+            Ok(reply.to_vec())
         }
-        // The view lists no host (one that started serving it a moment
-        // ago may not be in it yet): whichever host NATS picks in the
-        // subject's queue group, signed.
-        let reply = match reply {
-            Some(reply) => reply,
-            None => {
-                RpcCounters::bump(&counters.sent_signed);
-                send(subject.to_string(), sealer.seal(&inv, crate::now_millis())).await
-            }
-        };
-        let (seq, reply, reply_seal) = reply.map_err(|e| format!("{what}: {}", e.message))?;
-        let answer = Answer {
-            lattice,
-            subject,
-            origin: sealer.origin(),
-            seq,
-            responder: "",
-        };
-        check_reply(directory, blocked, answer, reply_seal.as_deref(), &reply)
-            .map_err(|e| format!("{what}: {e}"))?;
-        Ok(reply.to_vec())
+        .await;
+        self.counters.calls.record(started.elapsed());
+        result
     }
 
     /// Serves actor `key` to the lattice (until [`unserve`](Self::unserve)):
