@@ -25,6 +25,10 @@ pub struct HostCall {
     pub payload: Vec<u8>,
     /// How deep the calling invocation is (0: called from outside any actor).
     pub depth: u32,
+    /// When the calling invocation's deadline passes: it is interrupted
+    /// only while it runs wasm, so a call that waits should give up by
+    /// then rather than keep the invocation waiting past it.
+    pub deadline: Instant,
 }
 
 /// The answer to a host call: ready at once (in-process providers, refusals)
@@ -230,6 +234,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WapcState>) -> wasmtime::Result<
                         )?,
                         payload: read_guest(caller, msg_ptr, msg_len, "host call payload")?,
                         depth: caller.data().depth,
+                        deadline: caller.data().call_started + caller.data().deadline,
                     })
                 };
                 let call = read(&caller)?;

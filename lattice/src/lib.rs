@@ -17,6 +17,7 @@ pub mod latency;
 pub mod limits;
 mod membership;
 pub mod pairing;
+pub mod pending;
 pub mod rpc;
 mod state;
 pub mod wire;

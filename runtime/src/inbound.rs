@@ -23,7 +23,6 @@ use crate::limits::MAX_CALL_DEPTH;
 use futures_channel::mpsc;
 use futures_lite::{AsyncWriteExt, StreamExt};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,8 +108,8 @@ pub(crate) struct Outbound {
     /// The largest message the server takes (it closes the connection on
     /// a larger one).
     max_payload: usize,
-    /// Calls waiting for their replies, by number, with their deadlines.
-    waiting: RefCell<HashMap<u64, (Instant, Waiter)>>,
+    /// Calls waiting for their replies, by number, with when they give up.
+    waiting: RefCell<wascc_lattice::pending::Waiting<Waiter>>,
 }
 
 /// What a call waiting when its connection ends is told.
@@ -130,16 +129,18 @@ impl Outbound {
 
     /// Sends one request on this shard's connection and resolves to its
     /// reply, or why none came (no reply within
-    /// [`REMOTE_CALL_TIMEOUT`](wascc_lattice::limits::REMOTE_CALL_TIMEOUT),
-    /// the connection ended, too large for the server). Sent at once,
-    /// synchronously, so that the future holds nothing tied to this thread
-    /// (an actor's host call must be `Send`).
+    /// [`REMOTE_CALL_TIMEOUT`](wascc_lattice::limits::REMOTE_CALL_TIMEOUT)
+    /// or by the calling invocation's `deadline`, the connection ended,
+    /// too large for the server). Sent at once, synchronously, so that the
+    /// future holds nothing tied to this thread (an actor's host call must
+    /// be `Send`).
     pub(crate) fn request(
         subject: &str,
         headers: &[(&'static str, String)],
         payload: &[u8],
+        deadline: Instant,
     ) -> impl std::future::Future<Output = Result<Msg, String>> + Send + use<> {
-        let replied = Self::send(subject, headers, payload);
+        let replied = Self::send(subject, headers, payload, deadline);
         async move {
             replied?
                 .await
@@ -151,6 +152,7 @@ impl Outbound {
         subject: &str,
         headers: &[(&'static str, String)],
         payload: &[u8],
+        deadline: Instant,
     ) -> Result<Replied, String> {
         let ended = || "the shard's lattice connection ended".to_string();
         let out = OUTBOUND.with(|o| o.borrow().clone()).ok_or_else(ended)?;
@@ -177,33 +179,26 @@ impl Outbound {
             return Err(ended());
         }
         let (tx, rx) = futures_channel::oneshot::channel();
-        let deadline = Instant::now() + wascc_lattice::limits::REMOTE_CALL_TIMEOUT;
-        out.waiting.borrow_mut().insert(n, (deadline, tx));
+        out.waiting
+            .borrow_mut()
+            .insert(n, Instant::now(), deadline, tx);
         Ok(rx)
     }
 
-    /// Tells the calls past their deadline that no reply came (or that
-    /// their caller has gone).
+    /// Tells the calls past their time that no reply came (forgets those
+    /// whose caller has gone).
     fn expire(&self, now: Instant) {
-        let timeout = wascc_lattice::limits::REMOTE_CALL_TIMEOUT;
         let mut waiting = self.waiting.borrow_mut();
-        waiting.retain(|_, (_, tx)| !tx.is_canceled());
-        let late: Vec<u64> = waiting
-            .iter()
-            .filter(|(_, (deadline, _))| *deadline <= now)
-            .map(|(n, _)| *n)
-            .collect();
-        for n in late {
-            if let Some((_, tx)) = waiting.remove(&n) {
-                let _ = tx.send(Err(format!("no reply within {timeout:?}")));
-            }
+        waiting.forget(Waiter::is_canceled);
+        for (tx, why) in waiting.expire(now) {
+            let _ = tx.send(Err(why));
         }
     }
 
     /// The session ended: no more calls on it, and those waiting are told.
     fn close(&self) {
         self.frames.borrow_mut().take();
-        for (_, (_, tx)) in self.waiting.borrow_mut().drain() {
+        for tx in self.waiting.borrow_mut().drain() {
             let _ = tx.send(Err(ENDED_BEFORE_REPLY.to_string()));
         }
     }
@@ -214,7 +209,7 @@ impl Outbound {
             .subject
             .strip_prefix(self.inbox.as_str())
             .and_then(|n| n.parse::<u64>().ok());
-        if let Some((_, tx)) = n.and_then(|n| self.waiting.borrow_mut().remove(&n)) {
+        if let Some(tx) = n.and_then(|n| self.waiting.borrow_mut().take(n)) {
             let _ = tx.send(Ok(msg));
         }
     }

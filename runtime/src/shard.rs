@@ -392,7 +392,7 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
             if crate::inbound::Outbound::connected() {
                 let send =
                     |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
-                        crate::inbound::Outbound::request(&to, &headers, &payload)
+                        crate::inbound::Outbound::request(&to, &headers, &payload, call.deadline)
                     };
                 return rpc
                     .call_actor_over(

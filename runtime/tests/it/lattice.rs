@@ -324,9 +324,9 @@ fn actors_call_actors_on_other_hosts_and_forged_or_replayed_invocations_are_refu
     let e = r.json()["error"].as_str().unwrap_or("").to_string();
     assert!(e.contains("no host of the lattice runs it"), "{}", r.text());
     // Something that takes its invocations and never answers: the caller
-    // gets an error, not a hang (the call waits out the 5 s reply timeout;
-    // the actor, past its 2 s deadline by then, is interrupted as it
-    // resumes); then calls go on as before.
+    // gets an error, not a hang (the call gives up at the calling actor's
+    // 2 s deadline, before the 5 s reply timeout, and the actor, past its
+    // deadline, is interrupted as it resumes); then calls go on as before.
     {
         let _silent = Impostor::silent(&wascc_lattice::actor_subject(&lattice, &nobody));
         let r = http(port, "POST", &format!("/call?{nobody}"), b"ping");
