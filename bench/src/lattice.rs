@@ -324,7 +324,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
         let caller = nkeys::KeyPair::new_module().public_key();
         let caller_key = caller.clone();
         let lattice_call: CallFn = Arc::new(move || {
-            let reply = rpc.call_actor(&caller, &key, "Echo", payload.to_vec(), false, 1);
+            let reply = rpc.call_actor(&caller, &key, "Echo", payload.to_vec(), (false, 1), None);
             Box::pin(async move { reply.await.map(drop) })
         });
         // The host serves once its subscription is in place.

@@ -7,6 +7,10 @@ use crate::limits::REMOTE_CALL_TIMEOUT;
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// Why a call ended when its calling invocation's deadline came first.
+pub const CALLER_DEADLINE_PASSED: &str =
+    "the calling invocation's deadline passed before the reply came";
+
 /// Calls waiting for replies; `T` is where a call's outcome goes.
 #[derive(Debug)]
 pub struct Waiting<T> {
@@ -64,9 +68,7 @@ impl<T> Waiting<T> {
             .map(|(_, why, tx)| {
                 let message = match why {
                     GivesUp::ReplyTimeout => format!("no reply within {REMOTE_CALL_TIMEOUT:?}"),
-                    GivesUp::CallerDeadline => {
-                        "the calling invocation's deadline passed before the reply came".to_string()
-                    }
+                    GivesUp::CallerDeadline => CALLER_DEADLINE_PASSED.to_string(),
                 };
                 (tx, message)
             })

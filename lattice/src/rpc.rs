@@ -29,6 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// A boxed reply of an invocation.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
@@ -111,7 +112,7 @@ pub async fn request_sealed(
         operation,
         payload.into(),
         seal,
-        false,
+        (false, None),
     )
     .await
     .map(|(payload, _)| payload.to_vec())
@@ -167,8 +168,13 @@ async fn request_with(
     operation: &str,
     payload: bytes::Bytes,
     seal: &Seal,
-    shape: bool,
+    (shape, deadline): (bool, Option<Instant>),
 ) -> Result<(bytes::Bytes, Option<String>), Failed> {
+    // The calling invocation's deadline, when it comes before the reply
+    // timeout (see `crate::pending`).
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let by_deadline = left.is_some_and(|l| l < REMOTE_CALL_TIMEOUT);
+    let wait = left.map_or(REMOTE_CALL_TIMEOUT, |l| l.min(REMOTE_CALL_TIMEOUT));
     let mut h = HeaderMap::new();
     for (name, value) in invocation_headers(caller, operation, seal, shape) {
         h.insert(name, value.as_str());
@@ -176,7 +182,7 @@ async fn request_with(
     let request = async_nats::Request::new()
         .headers(h)
         .payload(payload)
-        .timeout(Some(REMOTE_CALL_TIMEOUT));
+        .timeout(Some(wait));
     let reply = client
         .send_request(subject.to_string(), request)
         .await
@@ -188,6 +194,9 @@ async fn request_with(
                 reseal: false,
                 moved: true,
             },
+            async_nats::RequestErrorKind::TimedOut if by_deadline => {
+                crate::pending::CALLER_DEADLINE_PASSED.to_string().into()
+            }
             async_nats::RequestErrorKind::TimedOut => {
                 format!("no reply within {REMOTE_CALL_TIMEOUT:?}").into()
             }
@@ -553,16 +562,18 @@ impl Rpc {
     }
 
     /// Invokes `operation` on `actor` on whichever host runs it, at call
-    /// depth `depth` (`shape`: see [`LocalActors::invoke`]). The future may
-    /// be awaited on any executor (the work runs on the runtime).
+    /// depth `depth` (`shape`: see [`LocalActors::invoke`]), giving up at
+    /// `deadline` (the calling invocation's) if that comes before the reply
+    /// timeout. The future may be awaited on any executor (the work runs on
+    /// the runtime).
     pub fn call_actor(
         self: &Arc<Self>,
         caller: &str,
         actor: &str,
         operation: &str,
         payload: Vec<u8>,
-        shape: bool,
-        depth: u32,
+        (shape, depth): (bool, u32),
+        deadline: Option<Instant>,
     ) -> ReplyFuture {
         let subject = actor_subject(self.lattice.name(), actor);
         self.call(
@@ -573,6 +584,7 @@ impl Rpc {
                 operation,
                 shape,
                 depth,
+                deadline,
             },
             payload,
             format!("remote call to actor {actor}"),
@@ -580,13 +592,15 @@ impl Rpc {
     }
 
     /// Calls `operation` of the provider behind `binding` on whichever host
-    /// holds that binding for the actor; the reply is in the current codec
-    /// shape.
+    /// holds that binding for the actor, giving up at `deadline` as
+    /// [`call_actor`](Self::call_actor) does; the reply is in the current
+    /// codec shape.
     pub fn call_provider(
         self: &Arc<Self>,
         binding: &BindingKey,
         operation: &str,
         payload: Vec<u8>,
+        deadline: Option<Instant>,
     ) -> ReplyFuture {
         let subject = binding_subject(self.lattice.name(), binding);
         self.call(
@@ -597,6 +611,7 @@ impl Rpc {
                 operation,
                 shape: false,
                 depth: 0,
+                deadline,
             },
             payload,
             format!(
@@ -625,9 +640,11 @@ impl Rpc {
             let client = this.lattice.client();
             let payload = bytes::Bytes::from(payload);
             let (caller, operation, shape) = (&owned.caller, &owned.operation, owned.shape);
+            let deadline = owned.deadline;
             let send = |to: String, seal: Seal| {
                 let payload = payload.clone();
-                async move { request_with(client, &to, caller, operation, payload, &seal, shape).await }
+                let how = (shape, deadline);
+                async move { request_with(client, &to, caller, operation, payload, &seal, how).await }
             };
             let call = (
                 owned.subject.as_str(),
@@ -1092,6 +1109,7 @@ struct OwnedCall {
     operation: String,
     shape: bool,
     depth: u32,
+    deadline: Option<Instant>,
 }
 
 impl From<&Call<'_>> for OwnedCall {
@@ -1102,6 +1120,7 @@ impl From<&Call<'_>> for OwnedCall {
             operation: c.operation.to_string(),
             shape: c.shape,
             depth: c.depth,
+            deadline: c.deadline,
         }
     }
 }
@@ -1115,6 +1134,8 @@ struct Call<'a> {
     operation: &'a str,
     shape: bool,
     depth: u32,
+    /// The calling invocation's deadline (none: only the reply timeout).
+    deadline: Option<Instant>,
 }
 
 /// The subject of the provider behind one binding of one actor:

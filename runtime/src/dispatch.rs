@@ -104,7 +104,12 @@ impl ActorHandler {
                     capability: call.namespace.clone(),
                     binding: call.binding.clone(),
                 };
-                let reply = rpc.call_provider(&binding, &call.operation, call.payload.clone());
+                let reply = rpc.call_provider(
+                    &binding,
+                    &call.operation,
+                    call.payload.clone(),
+                    Some(call.deadline),
+                );
                 let profile = self.profile;
                 return HostReply::Pending(Box::pin(async move {
                     let r = reply.await.map_err(|e| {

@@ -411,8 +411,8 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
                     &call.namespace,
                     &call.operation,
                     call.payload,
-                    false,
-                    depth,
+                    (false, depth),
+                    Some(call.deadline),
                 )
                 .await;
         }
@@ -577,9 +577,14 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
                         0,
                     )
                     .map(Routed::Here),
-                (None, Some(rpc)) => Ok(Routed::Lattice(
-                    rpc.call_actor("provider", actor, operation, payload, true, 0),
-                )),
+                (None, Some(rpc)) => Ok(Routed::Lattice(rpc.call_actor(
+                    "provider",
+                    actor,
+                    operation,
+                    payload,
+                    (true, 0),
+                    None,
+                ))),
                 (None, None) => Err(format!("actor {actor} does not run on this host")),
             }
         });
@@ -603,5 +608,5 @@ pub(crate) fn call_remote_shaped(
     payload: Vec<u8>,
 ) -> Option<wascc_lattice::rpc::ReplyFuture> {
     let rpc = with_local(|l| l.shared.remote.get().cloned()).flatten()?;
-    Some(rpc.call_actor("provider", key, operation, payload, true, 0))
+    Some(rpc.call_actor("provider", key, operation, payload, (true, 0), None))
 }
