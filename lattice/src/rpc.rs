@@ -614,10 +614,7 @@ impl Rpc {
                 deadline,
             },
             payload,
-            format!(
-                "remote call to {} ({}) for actor {}",
-                binding.capability, binding.binding, binding.actor
-            ),
+            provider_call_what(binding),
         )
     }
 
@@ -665,28 +662,46 @@ impl Rpc {
         })
     }
 
-    /// Invokes `operation` on `actor` on whichever host runs it, as
-    /// [`call_actor`](Self::call_actor) does, but sends each attempt
+    /// Calls `operation` of `to` (an actor on whichever host runs it, or
+    /// the provider behind a binding on whichever host holds it) as
+    /// [`call_actor`](Self::call_actor) and
+    /// [`call_provider`](Self::call_provider) do, but sends each attempt
     /// through `send` (subject, headers, payload → the reply message, or
-    /// why none came): a shard's own lattice connection. Runs in the
-    /// caller's task.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn call_actor_over<S, F>(
+    /// why none came): a shard's own lattice connection, which keeps the
+    /// calling invocation's deadline. Runs in the caller's task.
+    pub async fn call_over<S, F>(
         &self,
-        caller: &str,
-        actor: &str,
+        to: Over<'_>,
         operation: &str,
         payload: Vec<u8>,
-        depth: u32,
         send: S,
     ) -> Result<Vec<u8>, String>
     where
         S: Fn(String, Vec<(&'static str, String)>, bytes::Bytes) -> F,
         F: Future<Output = Result<crate::wire::Msg, String>>,
     {
-        let what = format!("remote call to actor {actor}");
-        self.precheck(&[actor, caller], payload.len(), &what)?;
-        let subject = actor_subject(self.lattice.name(), actor);
+        let lattice = self.lattice.name();
+        let (subject, caller, parties, depth, what) = match to {
+            Over::Actor {
+                caller,
+                actor,
+                depth,
+            } => (
+                actor_subject(lattice, actor),
+                caller,
+                [actor, caller],
+                depth,
+                format!("remote call to actor {actor}"),
+            ),
+            Over::Provider(binding) => (
+                binding_subject(lattice, binding),
+                binding.actor.as_str(),
+                [binding.actor.as_str(); 2],
+                0,
+                provider_call_what(binding),
+            ),
+        };
+        self.precheck(&parties, payload.len(), &what)?;
         let payload = bytes::Bytes::from(payload);
         let attempt = |to: String, seal: Seal| {
             RpcCounters::bump(&self.counters.sent_by_shards);
@@ -1136,6 +1151,31 @@ struct Call<'a> {
     depth: u32,
     /// The calling invocation's deadline (none: only the reply timeout).
     deadline: Option<Instant>,
+}
+
+/// Who a call sent on a shard's own connection is for
+/// ([`Rpc::call_over`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Over<'a> {
+    /// An actor, called by `caller` (an actor) at call depth `depth`.
+    Actor {
+        /// The calling actor.
+        caller: &'a str,
+        /// The called actor.
+        actor: &'a str,
+        /// The call's depth.
+        depth: u32,
+    },
+    /// The provider behind a binding (the binding's actor calls it).
+    Provider(&'a BindingKey),
+}
+
+/// What a call to the provider behind `binding` is called in its errors.
+fn provider_call_what(binding: &BindingKey) -> String {
+    format!(
+        "remote call to {} ({}) for actor {}",
+        binding.capability, binding.binding, binding.actor
+    )
 }
 
 /// The subject of the provider behind one binding of one actor:

@@ -104,12 +104,37 @@ impl ActorHandler {
                     capability: call.namespace.clone(),
                     binding: call.binding.clone(),
                 };
-                let reply = rpc.call_provider(
-                    &binding,
-                    &call.operation,
-                    call.payload.clone(),
-                    Some(call.deadline),
-                );
+                // Straight from this shard when it has a lattice
+                // connection of its own (as actor calls go), else through
+                // the services thread.
+                let reply: wascc_lattice::rpc::ReplyFuture =
+                    if crate::inbound::Outbound::connected() {
+                        let (binding, operation, payload, deadline) = (
+                            binding.clone(),
+                            call.operation.clone(),
+                            call.payload.clone(),
+                            call.deadline,
+                        );
+                        Box::pin(async move {
+                            let send =
+                                |to: String,
+                                 headers: Vec<(&'static str, String)>,
+                                 payload: bytes::Bytes| {
+                                    crate::inbound::Outbound::request(
+                                        &to, &headers, &payload, deadline,
+                                    )
+                                };
+                            let to = wascc_lattice::rpc::Over::Provider(&binding);
+                            rpc.call_over(to, &operation, payload, send).await
+                        })
+                    } else {
+                        rpc.call_provider(
+                            &binding,
+                            &call.operation,
+                            call.payload.clone(),
+                            Some(call.deadline),
+                        )
+                    };
                 let profile = self.profile;
                 return HostReply::Pending(Box::pin(async move {
                     let r = reply.await.map_err(|e| {

@@ -394,16 +394,12 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
                     |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
                         crate::inbound::Outbound::request(&to, &headers, &payload, call.deadline)
                     };
-                return rpc
-                    .call_actor_over(
-                        &call.actor,
-                        &call.namespace,
-                        &call.operation,
-                        call.payload,
-                        depth,
-                        send,
-                    )
-                    .await;
+                let to = wascc_lattice::rpc::Over::Actor {
+                    caller: &call.actor,
+                    actor: &call.namespace,
+                    depth,
+                };
+                return rpc.call_over(to, &call.operation, call.payload, send).await;
             }
             return rpc
                 .call_actor(

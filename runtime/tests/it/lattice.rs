@@ -617,19 +617,12 @@ fn a_host_can_require_signed_control_requests() {
     let operator = nkeys::KeyPair::new_user();
     let work = Workdir::new();
     let manifest = format!("actors: [{}]\n", fixture("echo.wasm").display());
-    let host = HostProc::start(
+    let host = lattice_host_with(
+        NATS,
+        &lattice,
         work,
         &manifest,
-        &[
-            "--nats",
-            NATS,
-            "--lattice",
-            &lattice,
-            "--shards",
-            "1",
-            "--control-key",
-            &operator.public_key(),
-        ],
+        &["--control-key", &operator.public_key()],
     );
     let id = host_id(&host);
     let signed_by = |seed: Option<String>| {
@@ -721,11 +714,20 @@ fn lattice_host(lattice: &str, work: Workdir, manifest: &str) -> HostProc {
 }
 
 fn lattice_host_at(url: &str, lattice: &str, work: Workdir, manifest: &str) -> HostProc {
-    HostProc::start(
-        work,
-        manifest,
-        &["--nats", url, "--lattice", lattice, "--shards", "1"],
-    )
+    lattice_host_with(url, lattice, work, manifest, &[])
+}
+
+/// A one-shard lattice host with `more` arguments.
+fn lattice_host_with(
+    url: &str,
+    lattice: &str,
+    work: Workdir,
+    manifest: &str,
+    more: &[&str],
+) -> HostProc {
+    let mut args = vec!["--nats", url, "--lattice", lattice, "--shards", "1"];
+    args.extend_from_slice(more);
+    HostProc::start(work, manifest, &args)
 }
 
 /// A host serving a kitchen actor on HTTP (`/call?KEY` calls actor KEY).
@@ -1070,7 +1072,14 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
         fixture("kvcounter.wasm").display(),
         work_a.write("kitchen.wasm", &kitchen.wasm).display()
     );
-    let _a = lattice_host(&lattice, work_a, &a_manifest);
+    let metrics_a = free_port();
+    let _a = lattice_host_with(
+        NATS,
+        &lattice,
+        work_a,
+        &a_manifest,
+        &["--metrics", &format!("127.0.0.1:{metrics_a}")],
+    );
     let b = lattice_host(
         &lattice,
         Workdir::new(),
@@ -1103,9 +1112,18 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
     let path = format!("/cross-{}", rand::random::<u32>());
     assert_eq!(get(kv_port, &path).json()["counter"], 1);
     assert_eq!(get(kv_port, &path).json()["counter"], 2);
-    // Every key-value operation through the lattice, for our own SDK's shape.
+    // Every key-value operation through the lattice, for our own SDK's
+    // shape, each sent by A's shard on its own connection.
+    let sent_by_shard = || sample(metrics_a, "wascc_lattice_shard_sent_total");
+    let before = sent_by_shard();
     let r = get(k_port, "/kv");
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        sent_by_shard() >= before + 15,
+        "{} then {}",
+        before,
+        sent_by_shard()
+    );
     assert_eq!(
         r.json(),
         serde_json::json!({
