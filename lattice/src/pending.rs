@@ -37,12 +37,12 @@ impl<T> Waiting<T> {
     /// `caller_deadline`, waits with `tx`.
     pub fn insert(&mut self, n: u64, now: Instant, caller_deadline: Instant, tx: T) {
         let timeout = now + REMOTE_CALL_TIMEOUT;
-        let until = if caller_deadline < timeout {
+        let (until, why) = if caller_deadline < timeout {
             (caller_deadline, GivesUp::CallerDeadline)
         } else {
             (timeout, GivesUp::ReplyTimeout)
         };
-        self.calls.insert(n, (until.0, until.1, tx));
+        self.calls.insert(n, (until, why, tx));
     }
 
     /// The waiter of call `n`, whose reply came (none: it gave up).

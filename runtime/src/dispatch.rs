@@ -116,16 +116,9 @@ impl ActorHandler {
                             call.deadline,
                         );
                         Box::pin(async move {
-                            let send =
-                                |to: String,
-                                 headers: Vec<(&'static str, String)>,
-                                 payload: bytes::Bytes| {
-                                    crate::inbound::Outbound::request(
-                                        &to, &headers, &payload, deadline,
-                                    )
-                                };
                             let to = wascc_lattice::rpc::Over::Provider(&binding);
-                            rpc.call_over(to, &operation, payload, send).await
+                            crate::inbound::Outbound::call(&rpc, to, &operation, payload, deadline)
+                                .await
                         })
                     } else {
                         rpc.call_provider(

@@ -134,7 +134,7 @@ impl Outbound {
     /// too large for the server). Sent at once, synchronously, so that the
     /// future holds nothing tied to this thread (an actor's host call must
     /// be `Send`).
-    pub(crate) fn request(
+    fn request(
         subject: &str,
         headers: &[(&'static str, String)],
         payload: &[u8],
@@ -146,6 +146,21 @@ impl Outbound {
                 .await
                 .unwrap_or_else(|_| Err(ENDED_BEFORE_REPLY.into()))
         }
+    }
+
+    /// Calls `to` on this shard's own connection ([`Rpc::call_over`]),
+    /// giving up by the calling invocation's `deadline`.
+    pub(crate) async fn call(
+        rpc: &Rpc,
+        to: wascc_lattice::rpc::Over<'_>,
+        operation: &str,
+        payload: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, String> {
+        let send = |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
+            Self::request(&to, &headers, &payload, deadline)
+        };
+        rpc.call_over(to, operation, payload, send).await
     }
 
     fn send(

@@ -390,16 +390,19 @@ pub(crate) async fn call_actor(call: HostCall) -> Result<Vec<u8>, String> {
         // this shard when it has a lattice connection of its own.
         (None, Some(rpc)) => {
             if crate::inbound::Outbound::connected() {
-                let send =
-                    |to: String, headers: Vec<(&'static str, String)>, payload: bytes::Bytes| {
-                        crate::inbound::Outbound::request(&to, &headers, &payload, call.deadline)
-                    };
                 let to = wascc_lattice::rpc::Over::Actor {
                     caller: &call.actor,
                     actor: &call.namespace,
                     depth,
                 };
-                return rpc.call_over(to, &call.operation, call.payload, send).await;
+                return crate::inbound::Outbound::call(
+                    &rpc,
+                    to,
+                    &call.operation,
+                    call.payload,
+                    call.deadline,
+                )
+                .await;
             }
             return rpc
                 .call_actor(
