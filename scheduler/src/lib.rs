@@ -193,3 +193,89 @@ pub async fn sleep(d: Duration) {
 pub async fn yield_now() {
     glommio::yield_if_needed().await;
 }
+
+#[cfg(test)]
+mod tests {
+    //! What shards rely on glommio's reactor for: wake-ups from other
+    //! threads and timers reach a shard whether it is running, spinning or
+    //! parked. A lost wake-up or a timer that does not fire shows as a shard
+    //! that never finishes, which the watchdog turns into a failure instead
+    //! of a hung test (both tests failed on a patched reactor that lost its
+    //! ring link: `docs/BENCHMARKS.md`, "A leaner glommio reactor").
+
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Runs `make()` on a shard; fails if it has not finished in a minute.
+    fn on_shard_within_a_minute<T, G, F>(what: &str, make: G) -> T
+    where
+        G: FnOnce() -> F + Send + 'static,
+        F: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (done, finished) = mpsc::channel();
+        let name = format!("test-{what}");
+        std::thread::spawn(move || {
+            let _ = done.send(run_shard(&name, make));
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{what}: the shard never finished (a lost wake-up?)"))
+            .expect("shard")
+    }
+
+    #[test]
+    fn wakes_from_other_threads_are_never_lost() {
+        // A thread completes each of the shard's waits; some at once, some
+        // after a short spin, so that the shard is sometimes running,
+        // sometimes on its way to sleep and sometimes asleep when the wake
+        // comes.
+        const HAND_OFFS: u32 = 20_000;
+        let (to_helper, waits) = mpsc::channel::<futures_channel::oneshot::Sender<u32>>();
+        let helper = std::thread::spawn(move || {
+            let mut n = 0u32;
+            while let Ok(tx) = waits.recv() {
+                let spin = std::time::Instant::now();
+                while spin.elapsed() < Duration::from_micros(u64::from(n % 7) * 10) {
+                    std::hint::spin_loop();
+                }
+                let _ = tx.send(n);
+                n += 1;
+            }
+        });
+        let got = on_shard_within_a_minute("foreign-wakes", move || async move {
+            let mut got = 0u32;
+            for _ in 0..HAND_OFFS {
+                let (tx, rx) = futures_channel::oneshot::channel();
+                to_helper.send(tx).expect("helper");
+                got += u32::from(rx.await.is_ok());
+            }
+            got
+        });
+        helper.join().expect("helper");
+        assert_eq!(got, HAND_OFFS);
+    }
+
+    #[test]
+    fn short_timers_wake_a_sleeping_shard_before_a_long_one() {
+        // A long sleep arms the shard's timer first; the short sleeps that
+        // follow need an earlier wake-up than the one already armed.
+        let order = on_shard_within_a_minute("timers", || async {
+            let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let long = glommio::spawn_local({
+                let order = order.clone();
+                async move {
+                    sleep(Duration::from_secs(3)).await;
+                    order.borrow_mut().push("long");
+                }
+            });
+            for _ in 0..20 {
+                sleep(Duration::from_millis(1)).await;
+            }
+            order.borrow_mut().push("short");
+            long.await;
+            order.take()
+        });
+        assert_eq!(order, ["short", "long"]);
+    }
+}
