@@ -73,8 +73,11 @@ pub struct LoadedActor {
 pub struct RunOptions {
     /// Number of shards (one executor thread each).
     pub shards: usize,
-    /// Pin shard `i` to the `i`-th allowed CPU.
+    /// Pin shard `i` to a CPU: the `i`-th of `cpus`, round-robin.
     pub pin: bool,
+    /// The CPUs shards are pinned to; empty: those the calling thread may
+    /// run on ([`wascc_scheduler::allowed_cpus`]).
+    pub cpus: Vec<usize>,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
     /// The lattice to join over NATS (`None`: the embedded default, this
@@ -98,6 +101,7 @@ impl Default for RunOptions {
         RunOptions {
             shards: 1,
             pin: false,
+            cpus: Vec::new(),
             metrics: None,
             lattice: None,
             labels: Default::default(),
@@ -543,7 +547,12 @@ impl Host {
             Some(l) => Some(self.join_lattice(l, opts, &shared, &shutdown)?),
             None => None,
         };
-        let results = wascc_scheduler::run_shards(shared.actors.shards(), opts.pin, move |id| {
+        let cpus = match (opts.pin, opts.cpus.is_empty()) {
+            (false, _) => Vec::new(),
+            (true, true) => wascc_scheduler::allowed_cpus(),
+            (true, false) => opts.cpus.clone(),
+        };
+        let results = wascc_scheduler::run_shards(shared.actors.shards(), &cpus, move |id| {
             run_shard(ctx.clone(), id)
         });
         self.dispatcher.serve(None);

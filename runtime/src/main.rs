@@ -41,6 +41,12 @@ struct Args {
     /// Do not pin shard threads to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Pin shards to these CPUs, a list such as `2-3` or `0,4-5` (shard `i`
+    /// to the `i`-th, round-robin; `--shards` defaults to their number);
+    /// default: every CPU this process may use. Hosts sharing a machine
+    /// each take their own.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus, conflicts_with = "no_pin")]
+    cpus: Option<CpuList>,
     /// Serve Prometheus metrics (actor time, invocations) at
     /// http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
@@ -98,6 +104,40 @@ fn read_seed(arg: &str, flag: &str) -> anyhow::Result<String> {
     Ok(text.trim().to_string())
 }
 
+/// CPUs named by `--cpus`.
+#[derive(Debug, Clone)]
+struct CpuList(Vec<usize>);
+
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let bad = || format!("{part:?} is not a CPU or a range of CPUs (such as 3 or 0-3)");
+        let number = |n: &str| n.trim().parse::<usize>().map_err(|_| bad());
+        match part.split_once('-') {
+            None => cpus.push(number(part)?),
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if hi < lo {
+                    return Err(bad());
+                }
+                cpus.extend(lo..=hi);
+            }
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    let allowed = wascc_scheduler::allowed_cpus();
+    if let Some(cpu) = cpus
+        .iter()
+        .find(|c| !allowed.is_empty() && !allowed.contains(c))
+    {
+        return Err(format!(
+            "CPU {cpu} is not one this process may run on ({allowed:?})"
+        ));
+    }
+    Ok(CpuList(cpus))
+}
+
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
     s.parse()
         .map_err(|e: wascc_engines::EngineError| e.to_string())
@@ -126,7 +166,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     if args.call_deadline_ms == 0 {
         anyhow::bail!("--call-deadline-ms must be greater than 0");
     }
-    let shards = args.shards.unwrap_or_else(wascc_scheduler::available_cores);
+    let cpus = args.cpus.map(|c| c.0).unwrap_or_default();
+    let shards = args.shards.unwrap_or_else(|| match cpus.len() {
+        0 => wascc_scheduler::available_cores(),
+        n => n,
+    });
     if shards == 0 || shards > wascc_runtime::limits::MAX_SHARDS {
         anyhow::bail!(
             "--shards {shards}: must be between 1 and {}",
@@ -179,6 +223,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let run = RunOptions {
         shards,
         pin: !args.no_pin,
+        cpus,
         metrics: args.metrics,
         lattice,
         labels: args.labels.into_iter().collect(),

@@ -82,16 +82,16 @@ fn builder(name: &str, cpu: Option<usize>) -> glommio::LocalExecutorBuilder {
 }
 
 /// Runs `shards` shards, each a glommio executor on a thread of its own
-/// running `make(id)`'s future, and waits for all of them. With `pin`, shard
-/// `i` is pinned to the `i`-th CPU this process may use (round-robin when
-/// there are more shards than CPUs). Results come back in shard order.
-pub fn run_shards<T, G, F>(shards: usize, pin: bool, make: G) -> Result<Vec<T>, SchedulerError>
+/// running `make(id)`'s future, and waits for all of them. Shard `i` is
+/// pinned to `cpus[i % cpus.len()]` (see [`allowed_cpus`]); with no `cpus`,
+/// shards are not pinned (and do not spin before parking: glommio spins only
+/// on a pinned executor). Results come back in shard order.
+pub fn run_shards<T, G, F>(shards: usize, cpus: &[usize], make: G) -> Result<Vec<T>, SchedulerError>
 where
     G: Fn(ShardId) -> F + Send + Sync + 'static,
     F: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let cpus = if pin { allowed_cpus() } else { Vec::new() };
     let make = std::sync::Arc::new(make);
     let mut handles = Vec::with_capacity(shards);
     for i in 0..shards {
@@ -122,10 +122,12 @@ where
     Ok(out)
 }
 
-fn allowed_cpus() -> Vec<usize> {
-    // Only CPUs in this process's affinity mask: a container or `taskset`
-    // may hand us fewer than the machine has.
-    std::fs::read_to_string("/proc/self/status")
+/// The CPUs the calling thread may run on (its affinity mask: a container,
+/// `taskset` or the embedding program may hand us fewer than the machine
+/// has); empty when the kernel does not say.
+pub fn allowed_cpus() -> Vec<usize> {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .or_else(|_| std::fs::read_to_string("/proc/self/status"))
         .ok()
         .and_then(|s| {
             s.lines()

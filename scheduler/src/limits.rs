@@ -4,7 +4,9 @@ use std::time::Duration;
 
 /// How long an idle shard spins before parking: waking a parked core costs
 /// tens of microseconds on these machines, a short spin catches the next
-/// request first.
+/// request first. glommio spins only on a pinned executor (it drops the
+/// setting for an unpinned one), so shards run with `--no-pin`, and the
+/// benchmarks' hosts, park at once.
 pub const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
 /// Memory glommio registers for io_uring buffers per shard. Small: the host

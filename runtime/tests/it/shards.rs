@@ -297,3 +297,67 @@ fn a_port_held_by_another_process_is_refused_not_shared() {
         "{log}"
     );
 }
+
+/// How many shards the host runs (glommio names a shard's threads
+/// `wascc-shard-<i>-<executor id>`), and the CPU lists of their threads.
+fn shard_cpus(pid: u32) -> (usize, Vec<String>) {
+    let (mut names, mut cpus) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap()
+        };
+        let name = field("Name:");
+        if name.starts_with("wascc-shard-") {
+            cpus.insert(field("Cpus_allowed_list:"));
+            names.insert(name);
+        }
+    }
+    (names.len(), cpus.into_iter().collect())
+}
+
+#[test]
+fn cpus_pins_shards_to_the_cpus_named_and_a_bad_list_is_refused() {
+    let allowed = wascc_scheduler::allowed_cpus();
+    let last = allowed
+        .last()
+        .expect("this process may run on some CPU")
+        .to_string();
+    let host = HostProc::start(Workdir::new(), "actors: []\n", &["--cpus", &last]);
+    // One shard (as many as CPUs named), pinned to the CPU named.
+    assert_eq!(shard_cpus(host.pid()), (1, vec![last.clone()]));
+    let both = format!("{last},{last}");
+    let host = HostProc::start(
+        Workdir::new(),
+        "actors: []\n",
+        &["--cpus", &both, "--shards", "2"],
+    );
+    assert_eq!(shard_cpus(host.pid()), (2, vec![last.clone()]));
+    // Without --cpus: every CPU this process may use, one shard each.
+    let host = HostProc::start(Workdir::new(), "actors: []\n", &[]);
+    let each: Vec<String> = allowed.iter().map(|c| c.to_string()).collect();
+    assert_eq!(shard_cpus(host.pid()), (allowed.len(), each));
+    for (list, says) in [
+        ("3-1", "\"3-1\" is not a CPU or a range of CPUs"),
+        ("0,x", "\"x\" is not a CPU or a range of CPUs"),
+        ("100000", "CPU 100000 is not one this process may run on"),
+    ] {
+        let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &["--cpus", list]);
+        assert_eq!(code, 2, "{log}");
+        assert!(log.contains(says), "{list}: {log}");
+    }
+    let (code, log) = host_fails(
+        &Workdir::new(),
+        "actors: []\n",
+        &["--cpus", &last, "--no-pin"],
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("cannot be used with"), "{log}");
+}
