@@ -1358,6 +1358,203 @@ fn a_lattice_can_require_nats_credentials_and_trust_only_named_hosts() {
     assert!(log.contains("is not a host (server) public key"), "{log}");
 }
 
+/// A JWT as nats-server checks it: `claims` (with `iss`, `sub`, `iat` and
+/// `jti` filled in) signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, mut claims: serde_json::Value) -> String {
+    let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+    claims["iss"] = issuer.public_key().into();
+    claims["sub"] = subject.into();
+    claims["iat"] = (wascc_lattice::now_millis() / 1000).into();
+    claims["jti"] = format!("{:032X}", rand::random::<u128>()).into();
+    let signed = format!(
+        "{}.{}",
+        b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
+/// A NATS server in operator mode trusting one account with JetStream, and
+/// a credentials file for a user of that account and one of an account it
+/// does not know.
+struct OperatorNats {
+    nats: OwnNats,
+    creds: std::path::PathBuf,
+    stranger: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OperatorNats {
+    fn start() -> OperatorNats {
+        use serde_json::json;
+        let operator = nkeys::KeyPair::new_operator();
+        let account = nkeys::KeyPair::new_account();
+        let unknown = nkeys::KeyPair::new_account();
+        // JetStream needs a system account.
+        let system = nkeys::KeyPair::new_account();
+        let system_jwt = jwt(
+            &operator,
+            &system.public_key(),
+            json!({"name": "SYS", "nats": {"type": "account", "version": 2}}),
+        );
+        let operator_jwt = jwt(
+            &operator,
+            &operator.public_key(),
+            json!({"name": "wascc-it", "nats": {"type": "operator", "version": 2}}),
+        );
+        let unlimited = json!({
+            "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+            "wildcards": true, "conn": -1, "leaf": -1,
+            "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1
+        });
+        let account_jwt = jwt(
+            &operator,
+            &account.public_key(),
+            json!({"name": "lattice", "nats": {"limits": unlimited, "type": "account", "version": 2}}),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("operator.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
+                 resolver_preload: {{\n  {sys}: {system_jwt}\n  {}: {account_jwt}\n}}\n",
+                account.public_key(),
+                sys = system.public_key(),
+            ),
+        )
+        .unwrap();
+        let creds_of = |issuer: &nkeys::KeyPair, name: &str| {
+            let user = nkeys::KeyPair::new_user();
+            let user_jwt = jwt(
+                issuer,
+                &user.public_key(),
+                json!({"name": name, "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2}}),
+            );
+            let path = dir.path().join(format!("{name}.creds"));
+            std::fs::write(
+                &path,
+                format!(
+                    "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+                     ************************* IMPORTANT *************************\n\
+                     NKEY Seed printed below can be used to sign and prove identity.\n\n\
+                     -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+                    user.seed().unwrap()
+                ),
+            )
+            .unwrap();
+            path
+        };
+        let creds = creds_of(&account, "host");
+        let stranger = creds_of(&unknown, "stranger");
+        let nats = OwnNats::start(&["-c", conf.to_str().unwrap()]);
+        OperatorNats {
+            nats,
+            creds,
+            stranger,
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn hosts_join_a_lattice_on_an_operator_mode_server_with_a_credentials_file() {
+    let server = OperatorNats::start();
+    let url = server.nats.url();
+    let creds = server.creds.to_str().unwrap();
+    let lattice = format!("it{}", rand::random::<u32>());
+
+    // Refused without credentials, and with a user of an account the
+    // server does not know; each says so.
+    let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &["--nats", &url]);
+    assert_eq!(code, 1, "{log}");
+    let refused = |log: &str| {
+        log.contains(&format!("cannot connect to NATS at {url}")) && log.contains("uthorization")
+    };
+    assert!(refused(&log), "{log}");
+    let stranger = server.stranger.to_str().unwrap();
+    let (code, log) = host_fails(
+        &Workdir::new(),
+        "actors: []\n",
+        &["--nats", &url, "--nats-creds", stranger],
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(refused(&log), "{log}");
+
+    // With the credentials file: B serves a kitchen, A calls it; the calls
+    // go shard to shard, each shard on a connection of its own that
+    // presents the user JWT and signs the server's nonce.
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let (ma, mb) = (
+        format!("127.0.0.1:{metrics_a}"),
+        format!("127.0.0.1:{metrics_b}"),
+    );
+    let work = Workdir::new();
+    let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
+    let _b = HostProc::start(
+        work,
+        &manifest,
+        &[
+            "--nats",
+            &url,
+            "--lattice",
+            &lattice,
+            "--nats-creds",
+            creds,
+            "--shards",
+            "1",
+            "--metrics",
+            &mb,
+        ],
+    );
+    let work = Workdir::new();
+    let port = free_port();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work.write("k.wasm", &ka.wasm).display(),
+        ka.key
+    );
+    let _a = HostProc::start(
+        work,
+        &manifest,
+        &[
+            "--nats",
+            &url,
+            "--lattice",
+            &lattice,
+            "--nats-creds",
+            creds,
+            "--shards",
+            "1",
+            "--metrics",
+            &ma,
+        ],
+    );
+    call_until_a_shard_takes_it(port, &kb.key, metrics_b);
+    assert!(sample(metrics_a, "wascc_lattice_shard_sent_total") > 0);
+
+    // The state (JetStream KV under the account) lists both hosts to a
+    // client with the same credentials.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = rt
+        .block_on(Lattice::connect(&LatticeOptions {
+            url: url.clone(),
+            lattice: lattice.clone(),
+            credentials: Some(server.creds.clone()),
+            nkey_seed: None,
+            control_seed: None,
+        }))
+        .unwrap();
+    assert_eq!(rt.block_on(state.hosts()).unwrap().len(), 2);
+}
+
 #[test]
 fn shards_connect_with_a_user_and_password_or_a_token_in_the_url() {
     for (server_args, auth) in [
