@@ -96,6 +96,7 @@ impl CallHost {
             url: nats.to_string(),
             lattice: format!("bench{}", std::process::id()),
             credentials: None,
+            tls_ca: None,
             nkey_seed: None,
             control_seed: None,
         };

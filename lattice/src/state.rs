@@ -33,6 +33,9 @@ pub struct LatticeOptions {
     /// A NATS user nkey seed (`SU…`), when the server authenticates users
     /// by nkey.
     pub nkey_seed: Option<String>,
+    /// A CA certificate (PEM) to trust for the server's TLS certificate,
+    /// besides the system's roots: a server with a private CA.
+    pub tls_ca: Option<PathBuf>,
     /// A seed (`SU…`, `SA…` or `SO…`) that signs this client's control
     /// requests, for hosts that accept only signed ones.
     pub control_seed: Option<String>,
@@ -189,6 +192,55 @@ pub(crate) async fn timed<T, E: std::fmt::Display>(
     }
 }
 
+/// The options of a connection to the lattice's servers: name, timeout,
+/// TLS roots and the user's credentials (an nkey, a credentials file, or a
+/// user and password or token from a URL). Errors name the option.
+async fn connect_options(
+    opts: &LatticeOptions,
+    urls: &[async_nats::ServerAddr],
+) -> Result<async_nats::ConnectOptions, String> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("wascc lattice {}", opts.lattice))
+        .connection_timeout(CONNECT_TIMEOUT);
+    if let Some(seed) = &opts.nkey_seed {
+        nkeys::KeyPair::from_seed(seed.trim())
+            .ok()
+            .filter(|k| k.public_key().starts_with('U'))
+            .ok_or("the NATS nkey is not a user seed (SU…)")?;
+        options = options.nkey(seed.trim().to_string());
+    }
+    if let Some(ca) = &opts.tls_ca {
+        let pem = std::fs::read_to_string(ca)
+            .map_err(|e| format!("TLS CA file {}: {e}", ca.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!(
+                "TLS CA file {}: no PEM certificate in it",
+                ca.display()
+            ));
+        }
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some(creds) = &opts.credentials {
+        options = options
+            .credentials_file(creds)
+            .await
+            .map_err(|e| format!("credentials file {}: {e}", creds.display()))?;
+    }
+    // A user and password (or a token: a user without one) in the URL.
+    // async-nats (0.51) parses them but does not send them: they are set as
+    // options here.
+    if opts.credentials.is_none() && opts.nkey_seed.is_none() {
+        let userinfo = urls.iter().find(|u| u.has_user_pass());
+        if let Some(u) = userinfo.and_then(|u| u.username().map(|n| (n, u.password()))) {
+            options = match u {
+                (user, Some(pass)) => options.user_and_password(user.into(), pass.into()),
+                (token, None) => options.token(token.into()),
+            };
+        }
+    }
+    Ok(options)
+}
+
 impl Lattice {
     /// Connects to NATS and opens (or creates) the lattice's state buckets.
     pub async fn connect(opts: &LatticeOptions) -> Result<Lattice, LatticeError> {
@@ -197,33 +249,6 @@ impl Lattice {
             url: opts.url.clone(),
             reason,
         };
-        let mut options = async_nats::ConnectOptions::new()
-            .name(format!("wascc lattice {}", opts.lattice))
-            .retry_on_initial_connect()
-            .connection_timeout(CONNECT_TIMEOUT)
-            .reconnect_delay_callback(reconnect_delay);
-        let (connected, connections) = tokio::sync::watch::channel(0u64);
-        let name = opts.lattice.clone();
-        options = options.event_callback(move |event| {
-            match &event {
-                async_nats::Event::Connected => {
-                    connected.send_modify(|n| *n += 1);
-                    tracing::info!(lattice = %name, "connected to NATS");
-                }
-                async_nats::Event::Disconnected => {
-                    tracing::warn!(lattice = %name, "disconnected from NATS; reconnecting")
-                }
-                other => tracing::debug!(lattice = %name, "NATS: {other}"),
-            }
-            async {}
-        });
-        if let Some(seed) = &opts.nkey_seed {
-            nkeys::KeyPair::from_seed(seed.trim())
-                .ok()
-                .filter(|k| k.public_key().starts_with('U'))
-                .ok_or_else(|| connect_err("the NATS nkey is not a user seed (SU…)".into()))?;
-            options = options.nkey(seed.trim().to_string());
-        }
         let control_signer = opts
             .control_seed
             .as_deref()
@@ -240,12 +265,6 @@ impl Lattice {
                     })
             })
             .transpose()?;
-        if let Some(creds) = &opts.credentials {
-            options = options
-                .credentials_file(creds)
-                .await
-                .map_err(|e| connect_err(format!("credentials file {}: {e}", creds.display())))?;
-        }
         let urls: Vec<async_nats::ServerAddr> = opts
             .url
             .split(',')
@@ -255,25 +274,43 @@ impl Lattice {
                     .map_err(|e| connect_err(format!("{u:?} is not a NATS URL: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        // A user and password (or a token: a user without one) in the URL.
-        // async-nats (0.51) parses them but does not send them: they are
-        // set as options here.
-        if opts.credentials.is_none() && opts.nkey_seed.is_none() {
-            let userinfo = urls.iter().find(|u| u.has_user_pass());
-            if let Some(u) = userinfo.and_then(|u| u.username().map(|n| (n, u.password()))) {
-                options = match u {
-                    (user, Some(pass)) => options.user_and_password(user.into(), pass.into()),
-                    (token, None) => options.token(token.into()),
-                };
-            }
-        }
+        let (connected, connections) = tokio::sync::watch::channel(0u64);
+        let name = opts.lattice.clone();
+        let options = connect_options(opts, &urls)
+            .await
+            .map_err(connect_err)?
+            .retry_on_initial_connect()
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(move |event| {
+                match &event {
+                    async_nats::Event::Connected => {
+                        connected.send_modify(|n| *n += 1);
+                        tracing::info!(lattice = %name, "connected to NATS");
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(lattice = %name, "disconnected from NATS; reconnecting")
+                    }
+                    other => tracing::debug!(lattice = %name, "NATS: {other}"),
+                }
+                async {}
+            });
         let client = options
-            .connect(urls)
+            .connect(urls.clone())
             .await
             .map_err(|e| connect_err(e.to_string()))?;
         // With retry_on_initial_connect the client returns at once; wait for
-        // the connection so that a wrong URL fails here, named.
-        timed(connect_err, client.flush(), CONNECT_TIMEOUT).await?;
+        // the connection so that a wrong URL fails here, named. Its retries
+        // report only the kind of a failure ("IO error"): one attempt of our
+        // own says why (an untrusted certificate, say).
+        if let Err(e) = timed(connect_err, client.flush(), CONNECT_TIMEOUT).await {
+            let once = connect_options(opts, &urls).await.map_err(connect_err)?;
+            return Err(
+                match tokio::time::timeout(CONNECT_TIMEOUT, once.connect(urls)).await {
+                    Ok(Err(why)) => connect_err(why.to_string()),
+                    _ => e,
+                },
+            );
+        }
         let bucket = format!("wascc_v1_{}_hosts", opts.lattice);
         let hosts = open_bucket(
             &client,

@@ -65,6 +65,10 @@ struct Args {
     /// A NATS credentials file, for a server that requires one.
     #[arg(long, value_name = "FILE", requires = "nats")]
     nats_creds: Option<PathBuf>,
+    /// A CA certificate (PEM file) to trust for the NATS server's TLS
+    /// certificate, besides the system's roots.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    nats_tls_ca: Option<PathBuf>,
     /// A NATS user nkey seed (SU…) or a file holding it, for a server that
     /// authenticates users by nkey.
     #[arg(long, value_name = "SEED|FILE", requires = "nats")]
@@ -198,6 +202,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 url,
                 lattice: name,
                 credentials: args.nats_creds,
+                tls_ca: args.nats_tls_ca,
                 nkey_seed: args
                     .nats_nkey
                     .as_deref()

@@ -46,6 +46,10 @@ struct LatticeArgs {
     /// A NATS credentials file, for a server that requires one.
     #[arg(long, value_name = "FILE")]
     nats_creds: Option<PathBuf>,
+    /// A CA certificate (PEM file) to trust for the NATS server's TLS
+    /// certificate, besides the system's roots.
+    #[arg(long, value_name = "FILE")]
+    nats_tls_ca: Option<PathBuf>,
     /// A NATS user nkey seed (SU…) or a file holding it.
     #[arg(long, value_name = "SEED|FILE")]
     nats_nkey: Option<String>,
@@ -601,6 +605,7 @@ fn with_lattice<T>(
         url: at.nats.clone(),
         lattice: at.lattice.clone(),
         credentials: at.nats_creds.clone(),
+        tls_ca: at.nats_tls_ca.clone(),
         nkey_seed,
         control_seed,
     };

@@ -21,6 +21,7 @@ fn connect_to(url: &str, lattice: &str) -> (tokio::runtime::Runtime, Lattice) {
         url: url.into(),
         lattice: lattice.into(),
         credentials: None,
+        tls_ca: None,
         nkey_seed: None,
         control_seed: None,
     };
@@ -634,6 +635,7 @@ fn a_host_can_require_signed_control_requests() {
             url: NATS.into(),
             lattice: lattice.clone(),
             credentials: None,
+            tls_ca: None,
             nkey_seed: None,
             control_seed: seed,
         };
@@ -1548,8 +1550,175 @@ fn hosts_join_a_lattice_on_an_operator_mode_server_with_a_credentials_file() {
             url: url.clone(),
             lattice: lattice.clone(),
             credentials: Some(server.creds.clone()),
+            tls_ca: None,
             nkey_seed: None,
             control_seed: None,
+        }))
+        .unwrap();
+    assert_eq!(rt.block_on(state.hosts()).unwrap().len(), 2);
+}
+
+/// A private CA and a certificate it signs for 127.0.0.1 (openssl), in `dir`:
+/// the paths of the CA's certificate, the server's certificate and its key.
+fn private_ca(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl must be installed");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=wascc test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    ["ca.pem", "server.pem", "server.key"].map(|f| dir.join(f))
+}
+
+#[test]
+fn hosts_join_a_lattice_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = private_ca(dir.path());
+    let nats = OwnNats::start(&[
+        "--tls",
+        "--tlscert",
+        cert.to_str().unwrap(),
+        "--tlskey",
+        key.to_str().unwrap(),
+    ]);
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let ca = ca.to_str().unwrap();
+    let lattice = format!("it{}", rand::random::<u32>());
+
+    // Without the CA the server's certificate is not trusted: refused, and
+    // the error says why.
+    let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &["--nats", &url]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(&format!(
+            "cannot connect to NATS at {url}: IO error: invalid peer certificate: UnknownIssuer"
+        )),
+        "{log}"
+    );
+    let (code, log) = host_fails(
+        &Workdir::new(),
+        "actors: []\n",
+        &["--nats", &url, "--nats-tls-ca", key.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("no PEM certificate in it"), "{log}");
+
+    // With it: B serves a kitchen, A calls it. Shards do not speak TLS: the
+    // services threads carry the calls.
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let metrics_b = free_port();
+    let mb = format!("127.0.0.1:{metrics_b}");
+    let work = Workdir::new();
+    let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
+    let _b = HostProc::start(
+        work,
+        &manifest,
+        &[
+            "--nats",
+            &url,
+            "--lattice",
+            &lattice,
+            "--nats-tls-ca",
+            ca,
+            "--metrics",
+            &mb,
+        ],
+    );
+    let work = Workdir::new();
+    let port = free_port();
+    let manifest = format!(
+        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
+        work.write("k.wasm", &ka.wasm).display(),
+        ka.key
+    );
+    let _a = HostProc::start(
+        work,
+        &manifest,
+        &["--nats", &url, "--lattice", &lattice, "--nats-tls-ca", ca],
+    );
+    wait_until(
+        "a call from A's actor answered by B's",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || call_through(port, &kb.key).as_deref() == Ok("ping"),
+    );
+    for _ in 0..20 {
+        assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+    }
+    assert_eq!(sample(metrics_b, "wascc_lattice_shard_received_total"), 0);
+
+    // The state lists both hosts to a client given the CA.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = rt
+        .block_on(Lattice::connect(&LatticeOptions {
+            url: url.clone(),
+            lattice: lattice.clone(),
+            tls_ca: Some(ca.into()),
+            ..Default::default()
         }))
         .unwrap();
     assert_eq!(rt.block_on(state.hosts()).unwrap().len(), 2);

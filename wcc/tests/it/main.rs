@@ -243,6 +243,7 @@ fn lattice_hosts_lists_what_the_lattice_state_holds() {
         url: "nats://127.0.0.1:4222".into(),
         lattice: lattice.clone(),
         credentials: None,
+        tls_ca: None,
         nkey_seed: None,
         control_seed: None,
     };
