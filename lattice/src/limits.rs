@@ -51,6 +51,11 @@ pub const REPLAY_WINDOW: usize = 4096;
 /// deadline (2 s by default) plus the round trip, with room.
 pub const REMOTE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long stopping to serve a subject waits for the server to confirm
+/// it processed the UNSUB (a flush): a round trip when NATS is up; when it
+/// is not, the stop goes on (the subscription is gone with the connection).
+pub const UNSERVE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Largest payload of a remote invocation: NATS's default maximum message
 /// (1 MiB) less room for the headers.
 pub const MAX_REMOTE_CALL: usize = (1 << 20) - (8 << 10);

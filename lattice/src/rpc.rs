@@ -681,6 +681,7 @@ impl Rpc {
         F: Future<Output = Result<crate::wire::Msg, String>>,
     {
         let lattice = self.lattice.name();
+        let shape = matches!(to, Over::Delivery(_));
         let (subject, caller, parties, depth, what) = match to {
             Over::Actor {
                 caller,
@@ -700,12 +701,19 @@ impl Rpc {
                 0,
                 provider_call_what(binding),
             ),
+            Over::Delivery(actor) => (
+                actor_subject(lattice, actor),
+                PROVIDER_CALLER,
+                [actor; 2],
+                0,
+                format!("remote call to actor {actor}"),
+            ),
         };
         self.precheck(&parties, payload.len(), &what)?;
         let payload = bytes::Bytes::from(payload);
         let attempt = |to: String, seal: Seal| {
             RpcCounters::bump(&self.counters.sent_by_shards);
-            let headers = invocation_headers(caller, operation, &seal, false);
+            let headers = invocation_headers(caller, operation, &seal, shape);
             let sent = send(to, headers, payload.clone());
             async move { reply_of(sent.await.map_err(Failed::from)?) }
         };
@@ -851,9 +859,17 @@ impl Rpc {
     /// so that an invocation this host sends afterwards (of an actor it no
     /// longer runs) is never routed to it: async-nats would drop it, and
     /// its caller wait out the timeout.
+    ///
+    /// Shards send on NATS connections of their own, which the server does
+    /// not order with this one's UNSUB: it also waits (up to
+    /// [`UNSERVE_FLUSH_TIMEOUT`](crate::limits::UNSERVE_FLUSH_TIMEOUT)) until
+    /// the server has processed the UNSUB, so that nothing any connection
+    /// of this host sends afterwards is routed to the ended subscription.
     pub async fn unserve(&self, key: &str) {
         if let Some(queued) = self.unsubscribe(&actor_subject(self.lattice.name(), key)) {
             let _ = queued.await;
+            let flushed = self.lattice.client().flush();
+            let _ = tokio::time::timeout(crate::limits::UNSERVE_FLUSH_TIMEOUT, flushed).await;
         }
     }
 
@@ -1168,7 +1184,14 @@ pub enum Over<'a> {
     },
     /// The provider behind a binding (the binding's actor calls it).
     Provider(&'a BindingKey),
+    /// An actor, sent a provider's message (an HTTP request, say) in the
+    /// current codec shape, reshaped for the actor where it runs.
+    Delivery(&'a str),
 }
+
+/// The caller named in invocations that carry a provider's message to an
+/// actor (it is no actor's key).
+pub const PROVIDER_CALLER: &str = "provider";
 
 /// What a call to the provider behind `binding` is called in its errors.
 fn provider_call_what(binding: &BindingKey) -> String {

@@ -569,7 +569,7 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
                     .send_to(
                         &shared,
                         &running,
-                        "provider",
+                        wascc_lattice::rpc::PROVIDER_CALLER,
                         operation,
                         payload.into(),
                         true,
@@ -577,7 +577,7 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
                     )
                     .map(Routed::Here),
                 (None, Some(rpc)) => Ok(Routed::Lattice(rpc.call_actor(
-                    "provider",
+                    wascc_lattice::rpc::PROVIDER_CALLER,
                     actor,
                     operation,
                     payload,
@@ -600,12 +600,23 @@ impl wascc_contracts::ActorDispatcher for HostDispatcher {
 }
 
 /// Invokes actor `key` on a host of the lattice with a provider's message
-/// in the current shape (it is reshaped there), if this host is in one.
+/// in the current shape (it is reshaped there), if this host is in one:
+/// straight from this shard when it has a lattice connection of its own,
+/// else through the services thread.
 pub(crate) fn call_remote_shaped(
     key: &str,
     operation: &str,
     payload: Vec<u8>,
 ) -> Option<wascc_lattice::rpc::ReplyFuture> {
     let rpc = with_local(|l| l.shared.remote.get().cloned()).flatten()?;
-    Some(rpc.call_actor("provider", key, operation, payload, (true, 0), None))
+    if crate::inbound::Outbound::connected() {
+        let (key, operation) = (key.to_string(), operation.to_string());
+        let deadline = std::time::Instant::now() + wascc_lattice::limits::REMOTE_CALL_TIMEOUT;
+        return Some(Box::pin(async move {
+            let to = wascc_lattice::rpc::Over::Delivery(&key);
+            crate::inbound::Outbound::call(&rpc, to, &operation, payload, deadline).await
+        }));
+    }
+    let caller = wascc_lattice::rpc::PROVIDER_CALLER;
+    Some(rpc.call_actor(caller, key, operation, payload, (true, 0), None))
 }

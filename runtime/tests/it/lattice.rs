@@ -1082,10 +1082,13 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
         &a_manifest,
         &["--metrics", &format!("127.0.0.1:{metrics_a}")],
     );
-    let b = lattice_host(
+    let metrics_b = free_port();
+    let b = lattice_host_with(
+        NATS,
         &lattice,
         Workdir::new(),
         "capabilities: [{id: wascc:http_server}, {id: wascc:keyvalue}]\n",
+        &["--metrics", &format!("127.0.0.1:{metrics_b}")],
     );
     let b_id = host_id(&b);
     let (rt, state) = connect(&lattice);
@@ -1110,10 +1113,13 @@ fn http_and_providers_on_one_host_serve_actors_on_another_both_ways() {
         );
     }
     // HTTP on B → kvcounter on A → key-value on B, and back: the 0.x
-    // actor's codec shape is kept on both legs.
+    // actor's codec shape is kept on both legs. B's shards send the
+    // requests to A on their own connections.
     let path = format!("/cross-{}", rand::random::<u32>());
+    let b_sent = sample(metrics_b, "wascc_lattice_shard_sent_total");
     assert_eq!(get(kv_port, &path).json()["counter"], 1);
     assert_eq!(get(kv_port, &path).json()["counter"], 2);
+    assert!(sample(metrics_b, "wascc_lattice_shard_sent_total") >= b_sent + 2);
     // Every key-value operation through the lattice, for our own SDK's
     // shape, each sent by A's shard on its own connection.
     let sent_by_shard = || sample(metrics_a, "wascc_lattice_shard_sent_total");
