@@ -742,6 +742,16 @@ fn kitchen_host_at(
     lattice: &str,
     kitchen: &wascc_bench::SignedActor,
 ) -> (HostProc, u16) {
+    kitchen_host_with(url, lattice, kitchen, &[])
+}
+
+/// [`kitchen_host_at`] with `more` arguments.
+fn kitchen_host_with(
+    url: &str,
+    lattice: &str,
+    kitchen: &wascc_bench::SignedActor,
+    more: &[&str],
+) -> (HostProc, u16) {
     let work = Workdir::new();
     let port = free_port();
     let manifest = format!(
@@ -749,7 +759,7 @@ fn kitchen_host_at(
         work.write("kitchen.wasm", &kitchen.wasm).display(),
         kitchen.key
     );
-    (lattice_host_at(url, lattice, work, &manifest), port)
+    (lattice_host_with(url, lattice, work, &manifest, more), port)
 }
 
 /// Calls actor `key` through the kitchen on `port` (each call must
@@ -1466,6 +1476,63 @@ impl OperatorNats {
     }
 }
 
+/// Two hosts of a lattice (see [`kitchens_across`]).
+struct Across {
+    _a: HostProc,
+    _b: HostProc,
+    port: u16,
+    b_key: String,
+    metrics_a: u16,
+    metrics_b: u16,
+}
+
+/// Two one-shard hosts of `lattice` at `url`, each given `auth` (arguments
+/// to reach the server): B runs a kitchen alone, A serves another on HTTP
+/// (`port`), through which it calls B's (`b_key`); each serves metrics.
+fn kitchens_across(url: &str, lattice: &str, auth: &[&str]) -> Across {
+    let account = nkeys::KeyPair::new_account();
+    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
+    let (metrics_a, metrics_b) = (free_port(), free_port());
+    let with_metrics = |port: u16| {
+        let mut args: Vec<String> = auth.iter().map(|a| a.to_string()).collect();
+        args.extend(["--metrics".to_string(), format!("127.0.0.1:{port}")]);
+        args
+    };
+    let work = Workdir::new();
+    let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
+    let more = with_metrics(metrics_b);
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    let b = lattice_host_with(url, lattice, work, &manifest, &more);
+    let more = with_metrics(metrics_a);
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    let (a, port) = kitchen_host_with(url, lattice, &ka, &more);
+    Across {
+        _a: a,
+        _b: b,
+        port,
+        b_key: kb.key,
+        metrics_a,
+        metrics_b,
+    }
+}
+
+/// How many hosts the lattice state lists to a client connected with
+/// `opts`.
+fn hosts_listed(opts: LatticeOptions) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = rt.block_on(Lattice::connect(&opts)).unwrap();
+    rt.block_on(state.hosts()).unwrap().len()
+}
+
+/// Refused at connect, with the reason in the log.
+fn refused_with(log: &str, url: &str, reason: &str) -> bool {
+    log.contains(&format!("cannot connect to NATS at {url}")) && log.contains(reason)
+}
+
 #[test]
 fn hosts_join_a_lattice_on_an_operator_mode_server_with_a_credentials_file() {
     let server = OperatorNats::start();
@@ -1475,93 +1542,30 @@ fn hosts_join_a_lattice_on_an_operator_mode_server_with_a_credentials_file() {
 
     // Refused without credentials, and with a user of an account the
     // server does not know; each says so.
-    let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &["--nats", &url]);
-    assert_eq!(code, 1, "{log}");
-    let refused = |log: &str| {
-        log.contains(&format!("cannot connect to NATS at {url}")) && log.contains("uthorization")
-    };
-    assert!(refused(&log), "{log}");
     let stranger = server.stranger.to_str().unwrap();
-    let (code, log) = host_fails(
-        &Workdir::new(),
-        "actors: []\n",
-        &["--nats", &url, "--nats-creds", stranger],
-    );
-    assert_eq!(code, 1, "{log}");
-    assert!(refused(&log), "{log}");
+    for auth in [&[][..], &["--nats-creds", stranger][..]] {
+        let mut args = vec!["--nats", url.as_str()];
+        args.extend_from_slice(auth);
+        let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &args);
+        assert_eq!(code, 1, "{log}");
+        assert!(refused_with(&log, &url, "uthorization"), "{log}");
+    }
 
-    // With the credentials file: B serves a kitchen, A calls it; the calls
-    // go shard to shard, each shard on a connection of its own that
-    // presents the user JWT and signs the server's nonce.
-    let account = nkeys::KeyPair::new_account();
-    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
-    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
-    let (metrics_a, metrics_b) = (free_port(), free_port());
-    let (ma, mb) = (
-        format!("127.0.0.1:{metrics_a}"),
-        format!("127.0.0.1:{metrics_b}"),
-    );
-    let work = Workdir::new();
-    let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
-    let _b = HostProc::start(
-        work,
-        &manifest,
-        &[
-            "--nats",
-            &url,
-            "--lattice",
-            &lattice,
-            "--nats-creds",
-            creds,
-            "--shards",
-            "1",
-            "--metrics",
-            &mb,
-        ],
-    );
-    let work = Workdir::new();
-    let port = free_port();
-    let manifest = format!(
-        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
-        work.write("k.wasm", &ka.wasm).display(),
-        ka.key
-    );
-    let _a = HostProc::start(
-        work,
-        &manifest,
-        &[
-            "--nats",
-            &url,
-            "--lattice",
-            &lattice,
-            "--nats-creds",
-            creds,
-            "--shards",
-            "1",
-            "--metrics",
-            &ma,
-        ],
-    );
-    call_until_a_shard_takes_it(port, &kb.key, metrics_b);
-    assert!(sample(metrics_a, "wascc_lattice_shard_sent_total") > 0);
-
+    // With the credentials file the calls go shard to shard, each shard on
+    // a connection of its own that presents the user JWT and signs the
+    // server's nonce.
+    let across = kitchens_across(&url, &lattice, &["--nats-creds", creds]);
+    call_until_a_shard_takes_it(across.port, &across.b_key, across.metrics_b);
+    assert!(sample(across.metrics_a, "wascc_lattice_shard_sent_total") > 0);
     // The state (JetStream KV under the account) lists both hosts to a
     // client with the same credentials.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let state = rt
-        .block_on(Lattice::connect(&LatticeOptions {
-            url: url.clone(),
-            lattice: lattice.clone(),
-            credentials: Some(server.creds.clone()),
-            tls_ca: None,
-            nkey_seed: None,
-            control_seed: None,
-        }))
-        .unwrap();
-    assert_eq!(rt.block_on(state.hosts()).unwrap().len(), 2);
+    let listed = hosts_listed(LatticeOptions {
+        url: url.clone(),
+        lattice: lattice.clone(),
+        credentials: Some(server.creds.clone()),
+        ..Default::default()
+    });
+    assert_eq!(listed, 2);
 }
 
 /// A private CA and a certificate it signs for 127.0.0.1 (openssl), in `dir`:
@@ -1651,83 +1655,42 @@ fn hosts_join_a_lattice_over_tls_with_a_private_ca() {
     let lattice = format!("it{}", rand::random::<u32>());
 
     // Without the CA the server's certificate is not trusted: refused, and
-    // the error says why.
+    // the error says why; a CA file without a certificate is named.
     let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &["--nats", &url]);
     assert_eq!(code, 1, "{log}");
+    let untrusted = "IO error: invalid peer certificate: UnknownIssuer";
+    assert!(refused_with(&log, &url, untrusted), "{log}");
+    let not_a_ca = ["--nats", &url, "--nats-tls-ca", key.to_str().unwrap()];
+    let (code, log) = host_fails(&Workdir::new(), "actors: []\n", &not_a_ca);
+    assert_eq!(code, 1, "{log}");
     assert!(
-        log.contains(&format!(
-            "cannot connect to NATS at {url}: IO error: invalid peer certificate: UnknownIssuer"
-        )),
+        refused_with(&log, &url, "no PEM certificate in it"),
         "{log}"
     );
-    let (code, log) = host_fails(
-        &Workdir::new(),
-        "actors: []\n",
-        &["--nats", &url, "--nats-tls-ca", key.to_str().unwrap()],
-    );
-    assert_eq!(code, 1, "{log}");
-    assert!(log.contains("no PEM certificate in it"), "{log}");
 
-    // With it: B serves a kitchen, A calls it. Shards do not speak TLS: the
-    // services threads carry the calls.
-    let account = nkeys::KeyPair::new_account();
-    let ka = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
-    let kb = wascc_bench::signed_actor("kitchen", &["wascc:http_server"], &account);
-    let metrics_b = free_port();
-    let mb = format!("127.0.0.1:{metrics_b}");
-    let work = Workdir::new();
-    let manifest = format!("actors: [{}]\n", work.write("k.wasm", &kb.wasm).display());
-    let _b = HostProc::start(
-        work,
-        &manifest,
-        &[
-            "--nats",
-            &url,
-            "--lattice",
-            &lattice,
-            "--nats-tls-ca",
-            ca,
-            "--metrics",
-            &mb,
-        ],
-    );
-    let work = Workdir::new();
-    let port = free_port();
-    let manifest = format!(
-        "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\nbindings:\n  - {{actor: {}, capability: wascc:http_server, values: {{PORT: \"{port}\", ADDR: 127.0.0.1}}}}\n",
-        work.write("k.wasm", &ka.wasm).display(),
-        ka.key
-    );
-    let _a = HostProc::start(
-        work,
-        &manifest,
-        &["--nats", &url, "--lattice", &lattice, "--nats-tls-ca", ca],
-    );
+    // With it the calls go through: shards do not speak TLS, the services
+    // threads carry them.
+    let across = kitchens_across(&url, &lattice, &["--nats-tls-ca", ca]);
     wait_until(
         "a call from A's actor answered by B's",
         Duration::from_secs(10),
         Duration::from_millis(50),
-        || call_through(port, &kb.key).as_deref() == Ok("ping"),
+        || call_through(across.port, &across.b_key).as_deref() == Ok("ping"),
     );
     for _ in 0..20 {
-        assert_eq!(call_through(port, &kb.key).unwrap(), "ping");
+        assert_eq!(call_through(across.port, &across.b_key).unwrap(), "ping");
     }
-    assert_eq!(sample(metrics_b, "wascc_lattice_shard_received_total"), 0);
-
-    // The state lists both hosts to a client given the CA.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let state = rt
-        .block_on(Lattice::connect(&LatticeOptions {
-            url: url.clone(),
-            lattice: lattice.clone(),
-            tls_ca: Some(ca.into()),
-            ..Default::default()
-        }))
-        .unwrap();
-    assert_eq!(rt.block_on(state.hosts()).unwrap().len(), 2);
+    assert_eq!(
+        sample(across.metrics_b, "wascc_lattice_shard_received_total"),
+        0
+    );
+    let listed = hosts_listed(LatticeOptions {
+        url: url.clone(),
+        lattice: lattice.clone(),
+        tls_ca: Some(ca.into()),
+        ..Default::default()
+    });
+    assert_eq!(listed, 2);
 }
 
 #[test]
