@@ -52,8 +52,9 @@ pub const REPLAY_WINDOW: usize = 4096;
 pub const REMOTE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long stopping to serve a subject waits for the server to confirm
-/// it processed the UNSUB (a flush): a round trip when NATS is up; when it
-/// is not, the stop goes on (the subscription is gone with the connection).
+/// it processed the UNSUB (a flush): a round trip when NATS is up; a stop
+/// while the connection is down does not wait (the subscription went with
+/// the connection).
 pub const UNSERVE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Largest payload of a remote invocation: NATS's default maximum message

@@ -868,8 +868,13 @@ impl Rpc {
     pub async fn unserve(&self, key: &str) {
         if let Some(queued) = self.unsubscribe(&actor_subject(self.lattice.name(), key)) {
             let _ = queued.await;
-            let flushed = self.lattice.client().flush();
-            let _ = tokio::time::timeout(crate::limits::UNSERVE_FLUSH_TIMEOUT, flushed).await;
+            // Disconnected, the server has dropped the subscription with the
+            // connection, and a reconnect does not renew an ended one.
+            let client = self.lattice.client();
+            if client.connection_state() == async_nats::connection::State::Connected {
+                let flushed = client.flush();
+                let _ = tokio::time::timeout(crate::limits::UNSERVE_FLUSH_TIMEOUT, flushed).await;
+            }
         }
     }
 
