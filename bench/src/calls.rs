@@ -92,14 +92,7 @@ impl CallHost {
     pub fn across_hosts(nats: &str) -> CallHost {
         let dir = tempfile::tempdir().expect("temp dir");
         let [a, b] = kitchens(&dir, ["a", "b"]);
-        let lattice = wascc_lattice::LatticeOptions {
-            url: nats.to_string(),
-            lattice: format!("bench{}", std::process::id()),
-            credentials: None,
-            tls_ca: None,
-            nkey_seed: None,
-            control_seed: None,
-        };
+        let lattice = across_lattice(nats);
         let other = format!("actors: [{}]\n", b.1.display());
         let other = spawn_host(&dir, &other, 1, Some(lattice.clone()), None);
         let port = free_port();
@@ -128,6 +121,11 @@ impl CallHost {
             std::thread::sleep(Duration::from_millis(50));
         }
         host
+    }
+
+    /// `a`'s HTTP port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The actor on the other host (see [`across_hosts`](Self::across_hosts)).
@@ -304,7 +302,7 @@ impl CallHost {
 
 /// Sends one bodiless POST of `path` on a keep-alive connection and reads
 /// the response: its round trip, or the failure.
-fn request_on(conn: &mut BufReader<TcpStream>, path: &str) -> Result<Duration, String> {
+pub(crate) fn request_on(conn: &mut BufReader<TcpStream>, path: &str) -> Result<Duration, String> {
     let req = format!("POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\n\r\n");
     let started = Instant::now();
     let io = |e: std::io::Error| format!("{path}: {e}");
@@ -361,6 +359,15 @@ pub(crate) fn kitchens<const N: usize>(
         std::fs::write(&path, &s.wasm).expect("write actor");
         (s.key, path)
     })
+}
+
+/// The lattice of [`CallHost::across_hosts`] on the NATS server at `nats`.
+pub(crate) fn across_lattice(nats: &str) -> wascc_lattice::LatticeOptions {
+    wascc_lattice::LatticeOptions {
+        url: nats.to_string(),
+        lattice: format!("bench{}", std::process::id()),
+        ..Default::default()
+    }
 }
 
 /// Builds a host from manifest `text` (paths relative to `dir`) and runs it

@@ -18,6 +18,11 @@
 //! call, so this side reports the mean per call (one caller) and
 //! throughput (`concurrency` requests to `a` at once), against the raw
 //! round trip's mean and throughput, again in alternating rounds.
+//!
+//! Last, HTTP for an actor another host runs: a third host, with the HTTP
+//! server and no actor, is bound to `b` through the control interface;
+//! requests to it, one at a time, against the same request to `a` on its
+//! own host and the raw round trip (p50s; what crossing hosts adds).
 
 use crate::calls::{kitchens, spawn_host};
 use hdrhistogram::Histogram;
@@ -82,6 +87,28 @@ pub struct LatticeReport {
     pub sealed: Sealed,
     /// Actor → actor across hosts against raw NATS.
     pub actor_to_actor: ActorToActor,
+    /// HTTP requests for an actor another host runs.
+    pub http_to_remote_actor: HttpAcross,
+}
+
+/// HTTP requests (one at a time, on a keep-alive connection) to a host
+/// that serves HTTP for an actor it does not run, which the lattice
+/// delivers to the host that does; against the same requests to a host
+/// running the actor, and the raw NATS round trip, in alternating rounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpAcross {
+    /// To the host running the actor: median µs.
+    pub local_p50_us: f64,
+    /// To the host that only serves HTTP: median µs.
+    pub remote_p50_us: f64,
+    /// What crossing hosts adds at the median (remote − local), µs.
+    pub added_p50_us: f64,
+    /// Raw NATS request/reply in the same rounds: median µs.
+    pub raw_p50_us: f64,
+    /// added_p50_us / raw_p50_us.
+    pub added_ratio: f64,
+    /// Requests per side.
+    pub requests: u64,
 }
 
 /// Actor `a` on one host calling actor `b` on another, against raw NATS.
@@ -349,9 +376,10 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     stop.store(true, Ordering::Relaxed);
     let _ = host.join();
     let (raw_side, lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
-    let actor_to_actor = actor_to_actor(&rt, &raw, &raw_call, opts);
+    let (actor_to_actor, http_to_remote_actor) = actor_to_actor(&rt, &raw, &raw_call, opts)?;
     Ok(LatticeReport {
         actor_to_actor,
+        http_to_remote_actor,
         sealed,
         block_p50_us,
         block_max_us,
@@ -373,8 +401,9 @@ fn actor_to_actor(
     raw: &crate::nats::RawNats,
     raw_call: &CallFn,
     opts: &LatticeBenchOptions,
-) -> ActorToActor {
+) -> Result<(ActorToActor, HttpAcross), String> {
     let hosts = crate::calls::CallHost::across_hosts(&opts.nats);
+    let across = http_across(rt, raw, &hosts, opts)?;
     let b = hosts.remote().to_string();
     // Warm up: connections, instances, the MAC keys of the two hosts.
     raw.round_trips(200);
@@ -410,7 +439,7 @@ fn actor_to_actor(
     }
     let us = |t: Duration| t.as_secs_f64() * 1e6 / calls;
     let rps = |(n, t): (u64, Duration)| n as f64 / t.as_secs_f64();
-    ActorToActor {
+    let a2a = ActorToActor {
         raw_mean_us: us(raw_time),
         mean_us: us(a2a_time),
         mean_ratio: a2a_time.as_secs_f64() / raw_time.as_secs_f64(),
@@ -423,7 +452,103 @@ fn actor_to_actor(
         raw_throughput_rps: rps(raw_done),
         throughput_rps: rps(a2a_done),
         throughput_ratio: rps(a2a_done) / rps(raw_done),
-    }
+    };
+    Ok((a2a, across))
+}
+
+/// HTTP requests to a third host of `hosts`' lattice, which serves HTTP
+/// for kitchen `b` (bound through the control interface) but runs no
+/// actor, against the same request to `a` on its own host (`/repeat?b&0`:
+/// the kitchen answers without calling), and raw NATS; `opts.calls / 4`
+/// requests a side in alternating rounds.
+fn http_across(
+    rt: &tokio::runtime::Runtime,
+    raw: &crate::nats::RawNats,
+    hosts: &crate::calls::CallHost,
+    opts: &LatticeBenchOptions,
+) -> Result<HttpAcross, String> {
+    let options = crate::calls::across_lattice(&opts.nats);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let front = "labels: {bench: http-front}\ncapabilities: [{id: wascc:http_server}]\n";
+    let (stop, host) = spawn_host(&dir, front, 1, Some(options.clone()), None);
+    let result = (|| {
+        let state = rt
+            .block_on(wascc_lattice::Lattice::connect(&options))
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let id = loop {
+            let listed = rt.block_on(state.hosts()).map_err(|e| e.to_string())?;
+            let front = listed
+                .into_iter()
+                .find(|h| h.labels.get("bench").map(String::as_str) == Some("http-front"));
+            match front {
+                Some(h) => break h.id,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => return Err("the HTTP host never joined".to_string()),
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let body = serde_json::json!({"actor": hosts.remote(), "capability": "wascc:http_server",
+            "values": {"PORT": port.to_string(), "ADDR": "127.0.0.1"}});
+        let bound = rt
+            .block_on(wascc_lattice::control::request(
+                &state,
+                &id,
+                "binding.put",
+                &body,
+            ))
+            .map_err(|e| e.to_string())?;
+        if !bound.ok {
+            return Err(format!("binding the HTTP host: {:?}", bound.error));
+        }
+        let path = format!("/repeat?{}&0", hosts.remote());
+        // Its shards open the listener at their next look at the table.
+        let mut conn = loop {
+            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_nodelay(true);
+                let mut c = std::io::BufReader::new(s);
+                if crate::calls::request_on(&mut c, &path).is_ok() {
+                    break c;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("the HTTP host never served the actor".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let per_round = (opts.calls / 4).div_ceil(ROUNDS).max(1);
+        let hist = || Histogram::<u64>::new(3).expect("histogram");
+        let (mut raw_each, mut local, mut remote) = (hist(), hist(), hist());
+        let ns = |d: Duration| d.as_nanos() as u64;
+        for _ in 0..ROUNDS {
+            raw.round_trips_each(per_round, |d| {
+                let _ = raw_each.record(ns(d));
+            });
+            for _ in 0..per_round {
+                let _ = local.record(ns(hosts.repeat(hosts.remote(), 0)));
+            }
+            for _ in 0..per_round {
+                let d = crate::calls::request_on(&mut conn, &path)?;
+                let _ = remote.record(ns(d));
+            }
+        }
+        let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64 / 1e3;
+        let added = p50(&remote) - p50(&local);
+        Ok(HttpAcross {
+            local_p50_us: p50(&local),
+            remote_p50_us: p50(&remote),
+            added_p50_us: added,
+            raw_p50_us: p50(&raw_each),
+            added_ratio: added / p50(&raw_each),
+            requests: per_round * ROUNDS,
+        })
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let _ = host.join();
+    result
 }
 
 /// Blocks the driver's calling actor `blocks` times: each time, how long

@@ -104,7 +104,9 @@ fn main() {
                      sealed:   {} with MAC tags, {} signed, {} resealed\n\
                      actor → actor across hosts: mean {:.0} µs vs raw {:.0} µs ({:.2}×), \
                      p50 {:.0} vs {:.0} µs ({:.2}×), p99 {:.0} vs {:.0} µs ({:.2}×), \
-                     {:.0} vs {:.0} calls/s ({:.2}×)",
+                     {:.0} vs {:.0} calls/s ({:.2}×)\n\
+                     HTTP for an actor on another host: p50 {:.0} µs vs {:.0} µs to its own host \
+                     (adds {:.0} µs, {:.2}× a raw NATS round trip of {:.0} µs)",
                     r.raw_nats.p50_us,
                     r.raw_nats.p99_us,
                     r.raw_nats.throughput_rps,
@@ -132,7 +134,12 @@ fn main() {
                     r.actor_to_actor.p99_ratio,
                     r.actor_to_actor.throughput_rps,
                     r.actor_to_actor.raw_throughput_rps,
-                    r.actor_to_actor.throughput_ratio
+                    r.actor_to_actor.throughput_ratio,
+                    r.http_to_remote_actor.remote_p50_us,
+                    r.http_to_remote_actor.local_p50_us,
+                    r.http_to_remote_actor.added_p50_us,
+                    r.http_to_remote_actor.added_ratio,
+                    r.http_to_remote_actor.raw_p50_us
                 ),
                 Err(e) => {
                     eprintln!("error: {e}");
