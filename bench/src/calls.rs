@@ -90,9 +90,13 @@ impl CallHost {
     /// process: kitchen `a` (HTTP) on one, kitchen `b` only on the other,
     /// so that `a` calling [`remote`](Self::remote) crosses hosts.
     pub fn across_hosts(nats: &str) -> CallHost {
+        Self::across(across_lattice(nats, None))
+    }
+
+    /// [`across_hosts`](Self::across_hosts) in `lattice`.
+    pub fn across(lattice: wascc_lattice::LatticeOptions) -> CallHost {
         let dir = tempfile::tempdir().expect("temp dir");
         let [a, b] = kitchens(&dir, ["a", "b"]);
-        let lattice = across_lattice(nats);
         let other = format!("actors: [{}]\n", b.1.display());
         let other = spawn_host(&dir, &other, 1, Some(lattice.clone()), None);
         let port = free_port();
@@ -361,11 +365,16 @@ pub(crate) fn kitchens<const N: usize>(
     })
 }
 
-/// The lattice of [`CallHost::across_hosts`] on the NATS server at `nats`.
-pub(crate) fn across_lattice(nats: &str) -> wascc_lattice::LatticeOptions {
+/// The lattice of [`CallHost::across_hosts`] on the NATS server at `nats`
+/// (trusting `tls_ca` for its certificate).
+pub(crate) fn across_lattice(
+    nats: &str,
+    tls_ca: Option<std::path::PathBuf>,
+) -> wascc_lattice::LatticeOptions {
     wascc_lattice::LatticeOptions {
         url: nats.to_string(),
         lattice: format!("bench{}", std::process::id()),
+        tls_ca,
         ..Default::default()
     }
 }

@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 pub struct LatticeBenchOptions {
     /// The NATS server (with JetStream).
     pub nats: String,
+    /// A CA to trust for its TLS certificate (both sides then use TLS).
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Sequential calls for the latency figures.
     pub calls: u64,
     /// Concurrent callers for the throughput figure.
@@ -290,10 +292,10 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     let payload = bytes::Bytes::from_static(&[0xa1, b'x']);
 
     // Raw NATS.
-    let raw = crate::nats::RawNats::start(&opts.nats);
+    let raw = crate::nats::RawNats::start_tls(&opts.nats, opts.tls_ca.as_deref());
     // A client of this runtime (the responder's lives on its own).
     let client = rt
-        .block_on(async_nats::connect(opts.nats.as_str()))
+        .block_on(crate::nats::connect(&opts.nats, opts.tls_ca.as_deref()))
         .map_err(|e| format!("cannot connect to {}: {e}", opts.nats))?;
     let subject = raw.subject().to_string();
     let raw_payload = payload.clone();
@@ -314,6 +316,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     let options = wascc_lattice::LatticeOptions {
         url: opts.nats.clone(),
         lattice: format!("benchrpc{}", std::process::id()),
+        tls_ca: opts.tls_ca.clone(),
         ..Default::default()
     };
     let (stop, host) = spawn_host(
@@ -402,7 +405,10 @@ fn actor_to_actor(
     raw_call: &CallFn,
     opts: &LatticeBenchOptions,
 ) -> Result<(ActorToActor, HttpAcross), String> {
-    let hosts = crate::calls::CallHost::across_hosts(&opts.nats);
+    let hosts = crate::calls::CallHost::across(crate::calls::across_lattice(
+        &opts.nats,
+        opts.tls_ca.clone(),
+    ));
     let across = http_across(rt, raw, &hosts, opts)?;
     let b = hosts.remote().to_string();
     // Warm up: connections, instances, the MAC keys of the two hosts.
@@ -467,7 +473,7 @@ fn http_across(
     hosts: &crate::calls::CallHost,
     opts: &LatticeBenchOptions,
 ) -> Result<HttpAcross, String> {
-    let options = crate::calls::across_lattice(&opts.nats);
+    let options = crate::calls::across_lattice(&opts.nats, opts.tls_ca.clone());
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let front = "labels: {bench: http-front}\ncapabilities: [{id: wascc:http_server}]\n";
     let (stop, host) = spawn_host(&dir, front, 1, Some(options.clone()), None);

@@ -52,6 +52,10 @@ enum Command {
         /// NATS server with JetStream.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
+        /// A CA certificate (PEM) for a NATS server with TLS (`tls://`
+        /// URL): both sides, raw and lattice, then speak TLS.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<std::path::PathBuf>,
         /// Sequential calls for the latency figures.
         #[arg(long, default_value_t = 20_000)]
         calls: u64,
@@ -75,6 +79,7 @@ fn main() {
     match args.command {
         Command::Lattice {
             nats,
+            tls_ca,
             calls,
             concurrency,
             seconds,
@@ -87,6 +92,7 @@ fn main() {
             }
             let opts = wascc_bench::lattice::LatticeBenchOptions {
                 nats,
+                tls_ca,
                 calls,
                 concurrency,
                 seconds,

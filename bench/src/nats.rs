@@ -5,6 +5,19 @@
 use futures_lite::StreamExt;
 use std::time::{Duration, Instant};
 
+/// A plain async-nats client of `url`, trusting `tls_ca` when given.
+pub async fn connect(
+    url: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let options = async_nats::ConnectOptions::new();
+    let options = match tls_ca {
+        Some(ca) => options.add_root_certificates(ca.to_path_buf()),
+        None => options,
+    };
+    options.connect(url).await
+}
+
 /// A responder on its own thread and runtime, and a requester.
 pub struct RawNats {
     rt: tokio::runtime::Runtime,
@@ -16,6 +29,12 @@ pub struct RawNats {
 impl RawNats {
     /// Connects both sides to `url`. Panics on failure: callers are benchmarks.
     pub fn start(url: &str) -> RawNats {
+        Self::start_tls(url, None)
+    }
+
+    /// As [`start`](Self::start), trusting `tls_ca` for the server's
+    /// certificate.
+    pub fn start_tls(url: &str, tls_ca: Option<&std::path::Path>) -> RawNats {
         let subject = format!("wascc.bench.raw.{}", std::process::id());
         let responder = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -23,7 +42,7 @@ impl RawNats {
             .build()
             .expect("runtime");
         let client = responder
-            .block_on(async_nats::connect(url))
+            .block_on(connect(url, tls_ca))
             .expect("connect responder");
         let mut sub = responder
             .block_on(client.subscribe(subject.clone()))
@@ -40,7 +59,7 @@ impl RawNats {
             .build()
             .expect("runtime");
         let client = rt
-            .block_on(async_nats::connect(url))
+            .block_on(connect(url, tls_ca))
             .expect("connect requester");
         rt.block_on(client.flush()).expect("flush");
         RawNats {
