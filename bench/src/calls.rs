@@ -127,11 +127,6 @@ impl CallHost {
         host
     }
 
-    /// `a`'s HTTP port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The actor on the other host (see [`across_hosts`](Self::across_hosts)).
     pub fn remote(&self) -> &str {
         &self.b

@@ -113,23 +113,7 @@ fn read_seed(arg: &str, flag: &str) -> anyhow::Result<String> {
 struct CpuList(Vec<usize>);
 
 fn parse_cpus(s: &str) -> Result<CpuList, String> {
-    let mut cpus = Vec::new();
-    for part in s.split(',') {
-        let bad = || format!("{part:?} is not a CPU or a range of CPUs (such as 3 or 0-3)");
-        let number = |n: &str| n.trim().parse::<usize>().map_err(|_| bad());
-        match part.split_once('-') {
-            None => cpus.push(number(part)?),
-            Some((lo, hi)) => {
-                let (lo, hi) = (number(lo)?, number(hi)?);
-                if hi < lo {
-                    return Err(bad());
-                }
-                cpus.extend(lo..=hi);
-            }
-        }
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
+    let cpus = wascc_scheduler::parse_cpu_list(s)?;
     let allowed = wascc_scheduler::allowed_cpus();
     if let Some(cpu) = cpus
         .iter()

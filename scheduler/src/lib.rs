@@ -132,25 +132,33 @@ pub fn allowed_cpus() -> Vec<usize> {
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(parse_cpu_list)
+                .and_then(|list| parse_cpu_list(list).ok())
         })
         .unwrap_or_default()
 }
 
-/// Parses a kernel CPU list such as `0-3,8,10-11`; malformed parts are skipped.
-pub fn parse_cpu_list(list: &str) -> Vec<usize> {
+/// Parses a CPU list in the kernel's notation, such as `0-3,8,10-11`:
+/// the CPUs, sorted and without repeats, or the part that is not a CPU or
+/// a range of them.
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     let mut cpus = Vec::new();
     for part in list.trim().split(',') {
-        let mut ends = part.trim().splitn(2, '-');
-        let lo = ends.next().and_then(|s| s.trim().parse::<usize>().ok());
-        let hi = ends.next().map(|s| s.trim().parse::<usize>().ok());
-        match (lo, hi) {
-            (Some(lo), None) => cpus.push(lo),
-            (Some(lo), Some(Some(hi))) if hi >= lo => cpus.extend(lo..=hi),
-            _ => {}
+        let bad = || format!("{part:?} is not a CPU or a range of CPUs (such as 3 or 0-3)");
+        let number = |n: &str| n.trim().parse::<usize>().map_err(|_| bad());
+        match part.split_once('-') {
+            None => cpus.push(number(part)?),
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if hi < lo {
+                    return Err(bad());
+                }
+                cpus.extend(lo..=hi);
+            }
         }
     }
-    cpus
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
 }
 
 /// Runs `make()`'s future on a new shard (a glommio executor on a thread of
