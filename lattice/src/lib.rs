@@ -19,6 +19,7 @@ mod membership;
 pub mod pairing;
 pub mod pending;
 pub mod rpc;
+pub mod tls;
 mod state;
 pub mod wire;
 

@@ -7,13 +7,14 @@
 //! Only what that needs: the handshake (`INFO`, `CONNECT`, `PING`,
 //! `PONG`), `SUB`, reading `MSG`/`HMSG`, answering the server's `PING`s and
 //! writing `HPUB`. Executor-agnostic, over any `AsyncRead + AsyncWrite`.
-//! Servers that need TLS are not covered: [`Target::from_options`] says
-//! so, and the services thread then serves the host's subjects as before.
-//! User and password or a token (in the URL), a user nkey and a
-//! credentials file (the user JWT, and the seed signing the server's
-//! nonce) are.
+//! TLS (a `tls://` URL, or a server that requires it) is rustls over the
+//! same stream ([`crate::tls`]). User and password or a token (in the
+//! URL), a user nkey and a credentials file (the user JWT, and the seed
+//! signing the server's nonce) are covered.
 
 use crate::state::LatticeOptions;
+use crate::tls::{Stream, TlsClient};
+use futures_lite::io::BufReader;
 use futures_lite::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::net::SocketAddr;
 
@@ -23,6 +24,13 @@ pub struct Target {
     /// The server's addresses (the first URL of the lattice's list,
     /// resolved).
     pub addrs: Vec<SocketAddr>,
+    /// The server's name or address as the URL gives it (what its TLS
+    /// certificate must name).
+    pub host: String,
+    /// TLS: with a `tls://` URL (then required) or a CA to trust (then
+    /// used if the server requires TLS); without either, a server that
+    /// requires TLS is trusted by the platform's roots.
+    pub tls: Option<TlsClient>,
     /// User and password, from the URL.
     pub user: Option<(String, String)>,
     /// A token, from the URL (`nats://TOKEN@host`).
@@ -113,20 +121,35 @@ impl Target {
             (None, None) => None,
         };
         let first = opts.url.split(',').next().unwrap_or("").trim();
-        let rest = match first.split_once("://") {
-            Some(("nats", rest)) => rest,
-            None => first,
-            Some((scheme, _)) => return Err(format!("the URL's scheme is {scheme}, not nats")),
+        let (rest, tls_scheme) = match first.split_once("://") {
+            Some(("nats", rest)) => (rest, false),
+            Some(("tls", rest)) => (rest, true),
+            None => (first, false),
+            Some((scheme, _)) => {
+                return Err(format!("the URL's scheme is {scheme}, not nats or tls"));
+            }
         };
         let (auth, hostport) = match rest.rsplit_once('@') {
             Some((auth, hostport)) => (Some(auth), hostport),
             None => (None, rest),
         };
         let hostport = hostport.trim_end_matches('/');
-        let hostport = if hostport.contains(':') {
+        let has_port = match hostport.rsplit_once(':') {
+            Some((h, port)) => !port.contains(']') && (!h.contains(':') || h.ends_with(']')),
+            None => false,
+        };
+        let hostport = if has_port {
             hostport.to_string()
         } else {
             format!("{hostport}:4222")
+        };
+        let host = hostport
+            .rsplit_once(':')
+            .map_or(hostport.as_str(), |(h, _)| h)
+            .to_string();
+        let tls = match (tls_scheme, &opts.tls_ca) {
+            (false, None) => None,
+            (required, ca) => Some(TlsClient::new(&host, ca.as_deref(), required)?),
         };
         let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
             .map_err(|e| format!("cannot resolve {hostport}: {e}"))?
@@ -141,6 +164,8 @@ impl Target {
         };
         Ok(Target {
             addrs,
+            host,
+            tls,
             user,
             token,
             signer,
@@ -179,25 +204,42 @@ pub struct ServerLimits {
     pub max_payload: usize,
 }
 
-/// Connects: reads the server's `INFO`, sends `CONNECT` (as `name`), then
-/// `subscribe` (`SUB` lines) and a `PING`, and waits for the `PONG` (so
-/// the subscriptions are in place); an `-ERR` instead, such as an
-/// authorization violation, is returned.
+/// Connects over `io`: reads the server's `INFO`, secures the connection
+/// when the server requires TLS or the URL's scheme is `tls` (an
+/// untrusted certificate or a server without TLS is an error that says
+/// so), sends `CONNECT` (as `name`), then `subscribe` (`SUB` lines) and a
+/// `PING`, and waits for the `PONG` (so the subscriptions are in place);
+/// an `-ERR` instead, such as an authorization violation, is returned.
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut futures_lite::io::BufReader<S>,
+    io: S,
     target: &Target,
     name: &str,
     subscribe: &str,
-) -> Result<ServerLimits, String> {
+) -> Result<(BufReader<Stream<S>>, ServerLimits), String> {
+    let mut stream = BufReader::new(Stream::plain(io));
     let mut line = String::new();
-    read_line(stream, &mut line).await?;
+    read_line(&mut stream, &mut line).await?;
     let info = line
         .strip_prefix("INFO ")
         .ok_or_else(|| format!("the server did not start with INFO: {line:?}"))?;
     let info: serde_json::Value =
         serde_json::from_str(info).map_err(|e| format!("unreadable INFO: {e}"))?;
-    if info["tls_required"].as_bool() == Some(true) {
-        return Err("the server requires TLS".into());
+    let server_requires_tls = info["tls_required"].as_bool() == Some(true);
+    let tls = match &target.tls {
+        Some(tls) if tls.required || server_requires_tls => Some(tls.clone()),
+        None if server_requires_tls => Some(TlsClient::new(&target.host, None, false)?),
+        _ => None,
+    };
+    if let Some(tls) = tls {
+        if !server_requires_tls && info["tls_available"].as_bool() != Some(true) {
+            return Err("the URL asks for TLS but the server does not offer it".into());
+        }
+        // The server waits for the client's hello: nothing is buffered.
+        if !stream.buffer().is_empty() {
+            return Err("the server sent more than its INFO before TLS".into());
+        }
+        let io = stream.into_inner().into_inner();
+        stream = BufReader::new(tls.connect(io).await?);
     }
     if info["headers"].as_bool() == Some(false) {
         return Err("the server does not support headers".into());
@@ -211,9 +253,9 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|e| e.to_string())?;
     w.flush().await.map_err(|e| e.to_string())?;
     loop {
-        read_line(stream, &mut line).await?;
+        read_line(&mut stream, &mut line).await?;
         match line.as_str() {
-            "PONG" => return Ok(ServerLimits { max_payload }),
+            "PONG" => return Ok((stream, ServerLimits { max_payload })),
             "+OK" => {}
             l if l.starts_with("INFO ") => {}
             l => return Err(format!("the server refused the connection: {l}")),
@@ -429,8 +471,24 @@ mod tests {
         assert_eq!(t.addrs[0].port(), 4333);
         let t = Target::from_options(&opts("nats://s3cret@127.0.0.1:4222")).unwrap();
         assert_eq!(t.token.as_deref(), Some("s3cret"));
-        let e = Target::from_options(&opts("tls://127.0.0.1:4222")).unwrap_err();
-        assert!(e.contains("scheme is tls"), "{e}");
+        let e = Target::from_options(&opts("ws://127.0.0.1:4222")).unwrap_err();
+        assert!(e.contains("scheme is ws, not nats or tls"), "{e}");
+        let t = Target::from_options(&opts("tls://localhost:4443")).unwrap();
+        assert_eq!((t.host.as_str(), t.addrs[0].port()), ("localhost", 4443));
+        assert!(t.tls.is_some_and(|t| t.required));
+        let t = Target::from_options(&opts("nats://[::1]")).unwrap();
+        assert_eq!((t.host.as_str(), t.addrs[0].port()), ("[::1]", 4222));
+        assert!(t.tls.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let mut with_ca = opts("nats://127.0.0.1");
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        with_ca.tls_ca = Some(not_pem.clone());
+        let e = Target::from_options(&with_ca).unwrap_err();
+        assert!(
+            e.contains(&format!("TLS CA file {}: no PEM certificate", not_pem.display())),
+            "{e}"
+        );
         let mut creds = opts("nats://127.0.0.1");
         creds.credentials = Some("/x.creds".into());
         let e = Target::from_options(&creds).unwrap_err();
@@ -493,31 +551,40 @@ mod tests {
         assert!(e.contains("no NKEY SEED in the credentials file"), "{e}");
     }
 
-    fn reader(input: &str) -> futures_lite::io::BufReader<Duplex> {
-        futures_lite::io::BufReader::new(Duplex {
+    fn duplex(input: &str) -> Duplex {
+        Duplex {
             input: std::io::Cursor::new(input.as_bytes().to_vec()),
-            output: Vec::new(),
-        })
+            output: Default::default(),
+        }
+    }
+
+    fn reader(input: &str) -> BufReader<Duplex> {
+        BufReader::new(duplex(input))
     }
 
     #[test]
     fn the_handshake_reads_info_subscribes_and_waits_for_pong() {
-        let run = |server: &str| {
-            let mut s = reader(server);
-            let target = Target {
-                addrs: Vec::new(),
-                user: Some(("u".into(), "p".into())),
-                token: None,
-                signer: None,
-            };
+        let plain = Target {
+            addrs: Vec::new(),
+            host: "127.0.0.1".into(),
+            tls: None,
+            user: Some(("u".into(), "p".into())),
+            token: None,
+            signer: None,
+        };
+        let run_with = |target: &Target, server: &str| {
+            let s = duplex(server);
+            let sent = s.output.clone();
             let r = futures_lite::future::block_on(handshake(
-                &mut s,
-                &target,
+                s,
+                target,
                 "shard-0",
                 &format!("{}{}", sub("a.>", Some("q"), 1), sub("_INBOX.i.*", None, 2)),
             ));
-            (r, String::from_utf8(s.into_inner().output).unwrap())
+            let sent = String::from_utf8_lossy(&sent.borrow()).into_owned();
+            (r.map(|(_, limits)| limits), sent)
         };
+        let run = |server: &str| run_with(&plain, server);
         let (r, sent) = run("INFO {\"max_payload\":1024,\"headers\":true}\r\nPONG\r\n");
         assert_eq!(r, Ok(ServerLimits { max_payload: 1024 }));
         assert!(sent.starts_with("CONNECT {"), "{sent}");
@@ -528,8 +595,37 @@ mod tests {
         assert!(sent.contains("\"user\":\"u\"") && sent.contains("\"headers\":true"));
         let (r, _) = run("INFO {}\r\n-ERR 'Authorization Violation'\r\n");
         assert!(r.unwrap_err().contains("Authorization Violation"));
-        let (r, _) = run("INFO {\"tls_required\":true}\r\n");
-        assert!(r.unwrap_err().contains("requires TLS"));
+        // A server that requires TLS gets a TLS hello (and here closes
+        // the connection), whoever vouches for it: a CA given, or the
+        // platform's roots (if this machine has any); a URL that asks for
+        // TLS is refused by a server without it.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, TEST_CA).unwrap();
+        let with_ca = Target {
+            tls: Some(TlsClient::new("127.0.0.1", Some(&ca), false).unwrap()),
+            ..plain.clone()
+        };
+        let (r, sent) = run_with(&with_ca, "INFO {\"tls_required\":true}\r\n");
+        let e = r.unwrap_err();
+        assert!(e.starts_with("TLS handshake: "), "{e}");
+        assert_eq!(sent.as_bytes()[0], 0x16, "not a TLS handshake record: {sent:?}");
+        let (r, sent) = run("INFO {\"tls_required\":true}\r\n");
+        let e = r.unwrap_err();
+        let no_roots = e.contains("no trusted root certificates on this system");
+        assert!(e.starts_with("TLS handshake: ") || no_roots, "{e}");
+        assert!(no_roots || sent.as_bytes()[0] == 0x16, "{sent:?}");
+        // A server that offers TLS without requiring it is not asked for
+        // it unless the URL says tls://.
+        let (r, sent) = run_with(&with_ca, "INFO {\"tls_available\":true}\r\nPONG\r\n");
+        assert!(r.is_ok() && sent.starts_with("CONNECT {"), "{r:?} {sent}");
+        let tls = Target {
+            tls: Some(TlsClient::new("127.0.0.1", Some(&ca), true).unwrap()),
+            ..plain.clone()
+        };
+        let (r, sent) = run_with(&tls, "INFO {}\r\n");
+        assert!(r.unwrap_err().contains("the server does not offer it"));
+        assert_eq!(sent, "");
         let (r, _) = run("HELLO\r\n");
         assert!(r.unwrap_err().contains("did not start with INFO"));
         let (r, _) = run("INFO {}\r\n");
@@ -602,10 +698,25 @@ mod tests {
         );
     }
 
+    /// A CA certificate (P-256, valid until 2126) that signed nothing: a
+    /// root to trust.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBkTCCATegAwIBAgIUBYx2+XZ6Z0i+CBD1gbzP9z9UPocwCgYIKoZIzj0EAwIw\n\
+HTEbMBkGA1UEAwwSd2FzY2MgdW5pdCB0ZXN0IENBMCAXDTI2MTIwNDIxNTc0OFoY\n\
+DzIxMjYxMTEwMjE1NzQ4WjAdMRswGQYDVQQDDBJ3YXNjYyB1bml0IHRlc3QgQ0Ew\n\
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQJSYVV2Zsjf4cEoT0VfcZcykBNkD3f\n\
+GVMSM3YL8caYOo0rc7g07/kWeVx4uCCq3a20nZhkx+QZ/jCsKPGFkFBwo1MwUTAd\n\
+BgNVHQ4EFgQUihqziCGR5Sv/9gOUKS3nWTCFyCcwHwYDVR0jBBgwFoAUihqziCGR\n\
+5Sv/9gOUKS3nWTCFyCcwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n\
+AiB9Ip4R5Clydr9s0vel/yPbCHe1dR0VOTdTMomukjfbXgIhAOjSd7BwoUQjFr5p\n\
+NXnuK7RlxfSbWB6rWHRsmOZrGv8E\n\
+-----END CERTIFICATE-----\n\
+";
+
     /// Reads from `input`, writes to `output`.
     struct Duplex {
         input: std::io::Cursor<Vec<u8>>,
-        output: Vec<u8>,
+        output: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
     }
 
     impl AsyncRead for Duplex {
@@ -620,11 +731,11 @@ mod tests {
 
     impl AsyncWrite for Duplex {
         fn poll_write(
-            mut self: std::pin::Pin<&mut Self>,
+            self: std::pin::Pin<&mut Self>,
             _: &mut std::task::Context<'_>,
             buf: &[u8],
         ) -> std::task::Poll<std::io::Result<usize>> {
-            self.output.extend_from_slice(buf);
+            self.output.borrow_mut().extend_from_slice(buf);
             std::task::Poll::Ready(Ok(buf.len()))
         }
 

@@ -348,7 +348,7 @@ impl Host {
             self.control.blocked().clone(),
         );
         // Shards read the invocations of this host's actors on connections
-        // of their own where the server allows a plain one.
+        // of their own (in the clear or over TLS, as the services thread).
         match wascc_lattice::wire::Target::from_options(opts) {
             Ok(target) => {
                 rpc.leave_actors_to_shards();

@@ -73,7 +73,7 @@ pub(crate) async fn start(inbound: Inbound) {
     });
 }
 
-type Conn = futures_lite::io::BufReader<wascc_scheduler::net::Connection>;
+type Conn = futures_lite::io::BufReader<wascc_lattice::tls::Stream<wascc_scheduler::net::Connection>>;
 
 /// How often a shard looks for its calls past their deadline.
 const EXPIRE_EVERY: Duration = Duration::from_millis(250);
@@ -248,7 +248,6 @@ async fn connect(inbound: &Inbound) -> Result<(Conn, wire::ServerLimits), String
     let conn = wascc_scheduler::net::connect(addr)
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let mut conn = futures_lite::io::BufReader::new(conn);
     let (subject, queue) = inbound.rpc.actor_subjects();
     let name = format!("wascc-shard-{}", inbound.shard.index());
     let subscribe = format!(
@@ -256,8 +255,7 @@ async fn connect(inbound: &Inbound) -> Result<(Conn, wire::ServerLimits), String
         wire::sub(&subject, Some(&queue), SID_INVOCATIONS),
         wire::sub(&format!("{}*", inbox(inbound)), None, SID_REPLIES)
     );
-    let limits = wire::handshake(&mut conn, &inbound.target, &name, &subscribe).await?;
-    Ok((conn, limits))
+    wire::handshake(conn, &inbound.target, &name, &subscribe).await
 }
 
 /// Serves one connection until it breaks, or the host stops (then the

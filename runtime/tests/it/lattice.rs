@@ -1668,21 +1668,24 @@ fn hosts_join_a_lattice_over_tls_with_a_private_ca() {
         "{log}"
     );
 
-    // With it the calls go through: shards do not speak TLS, the services
-    // threads carry them.
+    // With it the calls go shard to shard, each shard on a TLS connection
+    // of its own that trusts the CA.
     let across = kitchens_across(&url, &lattice, &["--nats-tls-ca", ca]);
-    wait_until(
-        "a call from A's actor answered by B's",
-        Duration::from_secs(10),
-        Duration::from_millis(50),
-        || call_through(across.port, &across.b_key).as_deref() == Ok("ping"),
+    call_until_a_shard_takes_it(across.port, &across.b_key, across.metrics_b);
+    let (received, sent) = (
+        sample(across.metrics_b, "wascc_lattice_shard_received_total"),
+        sample(across.metrics_a, "wascc_lattice_shard_sent_total"),
     );
     for _ in 0..20 {
         assert_eq!(call_through(across.port, &across.b_key).unwrap(), "ping");
     }
     assert_eq!(
         sample(across.metrics_b, "wascc_lattice_shard_received_total"),
-        0
+        received + 20
+    );
+    assert_eq!(
+        sample(across.metrics_a, "wascc_lattice_shard_sent_total"),
+        sent + 20
     );
     let listed = hosts_listed(LatticeOptions {
         url: url.clone(),
