@@ -98,7 +98,7 @@ impl CallHost {
         let dir = tempfile::tempdir().expect("temp dir");
         let [a, b] = kitchens(&dir, ["a", "b"]);
         let other = format!("actors: [{}]\n", b.1.display());
-        let other = spawn_host(&dir, &other, 1, Some(lattice.clone()), None);
+        let other = spawn_host(&dir, &other, (1, 1), Some(lattice.clone()), None);
         let port = free_port();
         let text = format!(
             "actors: [{}]\ncapabilities: [{{id: wascc:http_server}}]\n\
@@ -163,7 +163,7 @@ impl CallHost {
         lattice: Option<wascc_lattice::LatticeOptions>,
         metrics: Option<std::net::SocketAddr>,
     ) -> CallHost {
-        let (shutdown, thread) = spawn_host(&dir, text, shards, lattice, metrics);
+        let (shutdown, thread) = spawn_host(&dir, text, (shards, 0), lattice, metrics);
         let deadline = Instant::now() + Duration::from_secs(30);
         let stream = loop {
             match TcpStream::connect(("127.0.0.1", port)) {
@@ -376,10 +376,24 @@ pub(crate) fn across_lattice(
 
 /// Builds a host from manifest `text` (paths relative to `dir`) and runs it
 /// on a thread of its own until the returned flag is set.
+/// Set by [`pin_hosts`]: hosts are pinned and spin this long.
+static PINNED_SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// From now on, hosts this process starts are pinned, each to the CPU its
+/// role names (of those this process may use, round-robin: so that a
+/// caller and the host it calls get different CPUs), and their shards
+/// spin `spin` before parking, as the host binary's `--cpus` and
+/// `--spin-us` do. Without it, hosts are not pinned and do not spin.
+pub fn pin_hosts(spin: Duration) {
+    let _ = PINNED_SPIN.set(spin);
+}
+
+/// Starts a host of `text` on `shards` shards (on CPU number `cpu` of
+/// those allowed when [`pin_hosts`] was called) in a thread of its own.
 pub(crate) fn spawn_host(
     dir: &tempfile::TempDir,
     text: &str,
-    shards: usize,
+    (shards, cpu): (usize, usize),
     lattice: Option<wascc_lattice::LatticeOptions>,
     metrics: Option<std::net::SocketAddr>,
 ) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
@@ -388,9 +402,13 @@ pub(crate) fn spawn_host(
     let shutdown = Arc::new(AtomicBool::new(false));
     let stop = shutdown.clone();
     let thread = std::thread::spawn(move || {
+        let allowed = wascc_scheduler::allowed_cpus();
+        let pinned = PINNED_SPIN.get().filter(|_| !allowed.is_empty());
         let opts = RunOptions {
             shards,
-            pin: false,
+            pin: pinned.is_some(),
+            cpus: pinned.map_or(Vec::new(), |_| vec![allowed[cpu % allowed.len()]]),
+            spin: pinned.copied().unwrap_or_default(),
             lattice,
             metrics,
             ..Default::default()

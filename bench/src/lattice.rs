@@ -48,6 +48,9 @@ pub struct LatticeBenchOptions {
     pub seconds: f64,
     /// Blocks (and lifts) to time.
     pub blocks: u32,
+    /// Pin the hosts and let their shards spin this long before parking
+    /// ([`crate::calls::pin_hosts`]); none: unpinned, no spinning.
+    pub spin_us: Option<u64>,
 }
 
 /// One side's figures.
@@ -91,6 +94,9 @@ pub struct LatticeReport {
     pub actor_to_actor: ActorToActor,
     /// HTTP requests for an actor another host runs.
     pub http_to_remote_actor: HttpAcross,
+    /// How long the hosts' shards spun before parking (pinned), if they
+    /// did.
+    pub spin_us: Option<u64>,
 }
 
 /// HTTP requests (one at a time, on a keep-alive connection) to a host
@@ -284,6 +290,9 @@ async fn throughput(
 
 /// Runs both sides; an error names what failed (NATS unreachable, say).
 pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
+    if let Some(us) = opts.spin_us {
+        crate::calls::pin_hosts(Duration::from_micros(us));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -322,7 +331,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     let (stop, host) = spawn_host(
         &dir,
         &format!("actors: [{}]\n", path.display()),
-        1,
+        (1, 1),
         Some(options.clone()),
         None,
     );
@@ -381,6 +390,7 @@ pub fn run(opts: &LatticeBenchOptions) -> Result<LatticeReport, String> {
     let (raw_side, lattice_side, (block_p50_us, block_max_us, unblock_p50_us), sealed) = result?;
     let (actor_to_actor, http_to_remote_actor) = actor_to_actor(&rt, &raw, &raw_call, opts)?;
     Ok(LatticeReport {
+        spin_us: opts.spin_us,
         actor_to_actor,
         http_to_remote_actor,
         sealed,
@@ -476,7 +486,9 @@ fn http_across(
     let options = crate::calls::across_lattice(&opts.nats, opts.tls_ca.clone());
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let front = "labels: {bench: http-front}\ncapabilities: [{id: wascc:http_server}]\n";
-    let (stop, host) = spawn_host(&dir, front, 1, Some(options.clone()), None);
+    // On the CPU of the calling actor's host (idle meanwhile), not on that
+    // of the host it delivers to.
+    let (stop, host) = spawn_host(&dir, front, (1, 0), Some(options.clone()), None);
     let result = (|| {
         let state = rt
             .block_on(wascc_lattice::Lattice::connect(&options))

@@ -68,6 +68,12 @@ enum Command {
         /// Blocks of the calling actor's key to time (propagation).
         #[arg(long, default_value_t = 20)]
         blocks: u32,
+        /// Pin the hosts, a caller and the host it calls on different CPUs,
+        /// and let their shards spin this many µs before parking (as
+        /// `wascc-host --cpus … --spin-us US`); default: unpinned, no
+        /// spinning.
+        #[arg(long, value_name = "US")]
+        spin_us: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -84,6 +90,7 @@ fn main() {
             concurrency,
             seconds,
             blocks,
+            spin_us,
             json,
         } => {
             if calls == 0 || concurrency == 0 || seconds <= 0.0 {
@@ -97,6 +104,7 @@ fn main() {
                 concurrency,
                 seconds,
                 blocks,
+                spin_us,
             };
             match wascc_bench::lattice::run(&opts) {
                 Ok(r) if json => {

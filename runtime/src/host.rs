@@ -78,6 +78,11 @@ pub struct RunOptions {
     /// The CPUs shards are pinned to; empty: those the calling thread may
     /// run on ([`wascc_scheduler::allowed_cpus`]).
     pub cpus: Vec<usize>,
+    /// How long a pinned shard with nothing to run polls for new work
+    /// before it parks (sleeps in the kernel until woken): more trades
+    /// idle CPU for the latency of the next message; unpinned shards do
+    /// not spin.
+    pub spin: std::time::Duration,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
     /// The lattice to join over NATS (`None`: the embedded default, this
@@ -102,6 +107,7 @@ impl Default for RunOptions {
             shards: 1,
             pin: false,
             cpus: Vec::new(),
+            spin: wascc_scheduler::limits::SPIN_BEFORE_PARK,
             metrics: None,
             lattice: None,
             labels: Default::default(),
@@ -552,9 +558,12 @@ impl Host {
             (true, true) => wascc_scheduler::allowed_cpus(),
             (true, false) => opts.cpus.clone(),
         };
-        let results = wascc_scheduler::run_shards(shared.actors.shards(), &cpus, move |id| {
-            run_shard(ctx.clone(), id)
-        });
+        let results = wascc_scheduler::run_shards(
+            shared.actors.shards(),
+            &cpus,
+            opts.spin,
+            move |id| run_shard(ctx.clone(), id),
+        );
         self.dispatcher.serve(None);
         if let (Some(session), Some(rt)) = (membership, self.services.as_ref()) {
             rt.block_on(session.leave());

@@ -11,6 +11,9 @@ use std::time::Duration;
 use wascc_engines::EngineKind;
 use wascc_runtime::{Host, HostOptions, Manifest, RunOptions};
 
+/// The longest `--spin-us`: 100 ms, past which a shard would rather sleep.
+const MAX_SPIN_US: u64 = 100_000;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -47,6 +50,14 @@ struct Args {
     /// each take their own.
     #[arg(long, value_name = "LIST", value_parser = parse_cpus, conflicts_with = "no_pin")]
     cpus: Option<CpuList>,
+    /// How long a shard with nothing to run polls for new work before it
+    /// sleeps, in microseconds (pinned shards only): more takes the wake-up
+    /// off the next message's latency (across hosts: about a fifth of a
+    /// call, docs/BENCHMARKS.md) and burns that much CPU after each burst
+    /// of work. Give each spinning shard a CPU of its own.
+    #[arg(long, value_name = "US", default_value_t = wascc_scheduler::limits::SPIN_BEFORE_PARK.as_micros() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_SPIN_US), conflicts_with = "no_pin")]
+    spin_us: u64,
     /// Serve Prometheus metrics (actor time, invocations) at
     /// http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
@@ -213,6 +224,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         shards,
         pin: !args.no_pin,
         cpus,
+        spin: Duration::from_micros(args.spin_us),
         metrics: args.metrics,
         lattice,
         labels: args.labels.into_iter().collect(),

@@ -67,14 +67,14 @@ pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn builder(name: &str, cpu: Option<usize>) -> glommio::LocalExecutorBuilder {
+fn builder(name: &str, cpu: Option<usize>, spin: Duration) -> glommio::LocalExecutorBuilder {
     let placement = match cpu {
         Some(c) => glommio::Placement::Fixed(c),
         None => glommio::Placement::Unbound,
     };
     let builder = glommio::LocalExecutorBuilder::new(placement)
         .name(name)
-        .spin_before_park(limits::SPIN_BEFORE_PARK)
+        .spin_before_park(spin)
         .io_memory(limits::IO_MEMORY);
     #[cfg(debug_assertions)]
     let builder = builder.detect_stalls(Some(Box::new(glommio::DefaultStallDetectionHandler {})));
@@ -83,10 +83,17 @@ fn builder(name: &str, cpu: Option<usize>) -> glommio::LocalExecutorBuilder {
 
 /// Runs `shards` shards, each a glommio executor on a thread of its own
 /// running `make(id)`'s future, and waits for all of them. Shard `i` is
-/// pinned to `cpus[i % cpus.len()]` (see [`allowed_cpus`]); with no `cpus`,
-/// shards are not pinned (and do not spin before parking: glommio spins only
-/// on a pinned executor). Results come back in shard order.
-pub fn run_shards<T, G, F>(shards: usize, cpus: &[usize], make: G) -> Result<Vec<T>, SchedulerError>
+/// pinned to `cpus[i % cpus.len()]` (see [`allowed_cpus`]) and, with nothing
+/// to run, polls for new work for `spin` before it parks (default
+/// [`limits::SPIN_BEFORE_PARK`]); with no `cpus`, shards are not pinned and
+/// do not spin (glommio spins only on a pinned executor). Results come back
+/// in shard order.
+pub fn run_shards<T, G, F>(
+    shards: usize,
+    cpus: &[usize],
+    spin: Duration,
+    make: G,
+) -> Result<Vec<T>, SchedulerError>
 where
     G: Fn(ShardId) -> F + Send + Sync + 'static,
     F: Future<Output = T> + 'static,
@@ -99,7 +106,7 @@ where
         let name = format!("wascc-shard-{i}");
         let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
         let make = make.clone();
-        let spawned = builder(&name, cpu).spawn(move || {
+        let spawned = builder(&name, cpu, spin).spawn(move || {
             CURRENT.with(|c| c.set(Some(id)));
             make(id)
         });
@@ -174,7 +181,7 @@ where
         shard: name.to_string(),
         reason: e.to_string(),
     };
-    let handle = builder(name, None)
+    let handle = builder(name, None, limits::SPIN_BEFORE_PARK)
         .spawn(move || {
             CURRENT.with(|c| c.set(Some(ShardId(0))));
             make()

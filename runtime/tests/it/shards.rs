@@ -361,3 +361,60 @@ fn cpus_pins_shards_to_the_cpus_named_and_a_bad_list_is_refused() {
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("cannot be used with"), "{log}");
 }
+
+/// CPU time (user and system, in clock ticks) the shard threads of process
+/// `pid` have used so far.
+fn shard_ticks(pid: u32) -> u64 {
+    let mut ticks = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state … utime stime: fields 14 and 15, counted from
+        // after the command's closing parenthesis (names may hold spaces).
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        if !comm.contains("(wascc-shard-") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    ticks
+}
+
+#[test]
+fn spin_us_keeps_an_idle_shard_polling_and_a_bad_value_is_refused() {
+    let cpu = wascc_scheduler::allowed_cpus()
+        .last()
+        .expect("this process may run on some CPU")
+        .to_string();
+    // An idle shard wakes every few ms (its timers); with a long spin it
+    // polls on between them instead of sleeping, and its CPU time shows it.
+    let used_in_a_second = |spin: &str| {
+        let host = HostProc::start(
+            Workdir::new(),
+            "actors: []\n",
+            &["--cpus", &cpu, "--spin-us", spin],
+        );
+        let before = shard_ticks(host.pid());
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        shard_ticks(host.pid()) - before
+    };
+    let spinning = used_in_a_second("20000");
+    let sleeping = used_in_a_second("0");
+    assert!(
+        spinning >= 10 && spinning > 4 * sleeping,
+        "shard CPU ticks in a second: {spinning} spinning 20 ms, {sleeping} not spinning"
+    );
+    for (args, says) in [
+        (&["--spin-us", "100001"][..], "100001 is not in 0..=100000"),
+        (&["--spin-us", "-1"][..], "unexpected argument '-1'"),
+        (&["--spin-us", "50", "--no-pin"][..], "cannot be used with"),
+    ] {
+        let (code, log) = host_fails(&Workdir::new(), "actors: []\n", args);
+        assert_eq!(code, 2, "{log}");
+        assert!(log.contains(says), "{args:?}: {log}");
+    }
+}
