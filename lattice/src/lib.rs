@@ -19,8 +19,8 @@ mod membership;
 pub mod pairing;
 pub mod pending;
 pub mod rpc;
-pub mod tls;
 mod state;
+pub mod tls;
 pub mod wire;
 
 pub use error::LatticeError;

@@ -202,7 +202,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
         let Some(tls) = self.tls.as_deref_mut() else {
             return Poll::Ready(Ok(0));
         };
-        let n = match polled(tls.read_tls(&mut Polled { io: &mut self.io, cx })) {
+        let n = match polled(tls.read_tls(&mut Polled {
+            io: &mut self.io,
+            cx,
+        })) {
             Poll::Ready(r) => r?,
             Poll::Pending => return Poll::Pending,
         };
@@ -211,7 +214,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
         }
         if let Err(e) = tls.process_new_packets() {
             // The alert, if it can go at once.
-            let _ = tls.write_tls(&mut Polled { io: &mut self.io, cx });
+            let _ = tls.write_tls(&mut Polled {
+                io: &mut self.io,
+                cx,
+            });
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
         }
         Poll::Ready(Ok(n))
@@ -224,7 +230,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
             return Poll::Ready(Ok(()));
         };
         while tls.wants_write() {
-            match polled(tls.write_tls(&mut Polled { io: &mut self.io, cx })) {
+            match polled(tls.write_tls(&mut Polled {
+                io: &mut self.io,
+                cx,
+            })) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -286,7 +295,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     // PERFORMANCE_CRITICAL_PATH: every write of a shard's lattice connection.
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
             let Some(tls) = this.tls.as_deref_mut() else {

@@ -486,7 +486,10 @@ mod tests {
         with_ca.tls_ca = Some(not_pem.clone());
         let e = Target::from_options(&with_ca).unwrap_err();
         assert!(
-            e.contains(&format!("TLS CA file {}: no PEM certificate", not_pem.display())),
+            e.contains(&format!(
+                "TLS CA file {}: no PEM certificate",
+                not_pem.display()
+            )),
             "{e}"
         );
         let mut creds = opts("nats://127.0.0.1");
@@ -609,7 +612,11 @@ mod tests {
         let (r, sent) = run_with(&with_ca, "INFO {\"tls_required\":true}\r\n");
         let e = r.unwrap_err();
         assert!(e.starts_with("TLS handshake: "), "{e}");
-        assert_eq!(sent.as_bytes()[0], 0x16, "not a TLS handshake record: {sent:?}");
+        assert_eq!(
+            sent.as_bytes()[0],
+            0x16,
+            "not a TLS handshake record: {sent:?}"
+        );
         let (r, sent) = run("INFO {\"tls_required\":true}\r\n");
         let e = r.unwrap_err();
         let no_roots = e.contains("no trusted root certificates on this system");

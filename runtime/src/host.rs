@@ -558,12 +558,10 @@ impl Host {
             (true, true) => wascc_scheduler::allowed_cpus(),
             (true, false) => opts.cpus.clone(),
         };
-        let results = wascc_scheduler::run_shards(
-            shared.actors.shards(),
-            &cpus,
-            opts.spin,
-            move |id| run_shard(ctx.clone(), id),
-        );
+        let results =
+            wascc_scheduler::run_shards(shared.actors.shards(), &cpus, opts.spin, move |id| {
+                run_shard(ctx.clone(), id)
+            });
         self.dispatcher.serve(None);
         if let (Some(session), Some(rt)) = (membership, self.services.as_ref()) {
             rt.block_on(session.leave());

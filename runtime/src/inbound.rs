@@ -73,7 +73,8 @@ pub(crate) async fn start(inbound: Inbound) {
     });
 }
 
-type Conn = futures_lite::io::BufReader<wascc_lattice::tls::Stream<wascc_scheduler::net::Connection>>;
+type Conn =
+    futures_lite::io::BufReader<wascc_lattice::tls::Stream<wascc_scheduler::net::Connection>>;
 
 /// How often a shard looks for its calls past their deadline.
 const EXPIRE_EVERY: Duration = Duration::from_millis(250);
