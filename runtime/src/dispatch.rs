@@ -158,11 +158,25 @@ impl ActorHandler {
         let profile = self.profile;
         match reply {
             ProviderReply::Ready(r) => HostReply::Ready(shape(profile, r)),
-            ProviderReply::Pending(f) => HostReply::Pending(Box::pin(async move {
-                let r = f.await;
-                drop(guard);
-                shape(profile, r)
-            })),
+            ProviderReply::Pending(f) => {
+                // The invocation is interrupted only while it runs wasm:
+                // a provider slower than its deadline (an HTTP request with
+                // a long TIMEOUT_MS, a Redis call) would keep it waiting
+                // past it. The call gives up then instead.
+                let past_deadline = wascc_scheduler::alarm::alarm(call.deadline);
+                let capability = call.namespace.clone();
+                HostReply::Pending(Box::pin(async move {
+                    let r = futures_lite::future::or(f, async move {
+                        past_deadline.await;
+                        Err(ProviderError(format!(
+                            "the calling invocation's deadline passed before capability {capability} answered"
+                        )))
+                    })
+                    .await;
+                    drop(guard);
+                    shape(profile, r)
+                }))
+            }
         }
     }
 }

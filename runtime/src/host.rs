@@ -700,6 +700,7 @@ async fn serve_shard(ctx: &ShardContext, id: ShardId) -> Result<(), RuntimeError
     while !ctx.shutdown.load(Ordering::Relaxed) {
         wascc_scheduler::sleep(SHUTDOWN_POLL).await;
         shard::sweep();
+        wascc_scheduler::alarm::sweep(Instant::now());
         listeners.reconcile(&ctx.http, id, false);
     }
     stopping.set(true);

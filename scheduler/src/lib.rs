@@ -7,6 +7,7 @@
 //! between them ([`mesh`]) and seals invocations into envelopes
 //! ([`envelope`]); the host decides what runs where.
 
+pub mod alarm;
 pub mod envelope;
 pub mod limits;
 pub mod mesh;
@@ -294,5 +295,33 @@ mod tests {
             order.take()
         });
         assert_eq!(order, ["short", "long"]);
+    }
+
+    #[test]
+    fn alarms_go_off_at_the_first_sweep_after_their_time() {
+        use futures_lite::FutureExt;
+        let fired = on_shard_within_a_minute("alarms", || async {
+            let now = std::time::Instant::now();
+            let mut due = alarm::alarm(now);
+            let mut later = alarm::alarm(now + Duration::from_secs(3600));
+            let gone = alarm::alarm(now + Duration::from_secs(3600));
+            drop(gone);
+            let waker =
+                futures_lite::future::poll_fn(|cx| std::task::Poll::Ready(cx.waker().clone()))
+                    .await;
+            let mut cx = std::task::Context::from_waker(&waker);
+            // Nothing goes off before a sweep.
+            let before = (due.poll(&mut cx).is_ready(), later.poll(&mut cx).is_ready());
+            alarm::sweep(std::time::Instant::now());
+            let after = (due.poll(&mut cx).is_ready(), later.poll(&mut cx).is_ready());
+            (before, after)
+        });
+        assert_eq!(fired, ((false, false), (true, false)));
+        // Off a shard nothing sweeps: the alarm never goes off.
+        let mut off = alarm::alarm(std::time::Instant::now());
+        alarm::sweep(std::time::Instant::now() + Duration::from_secs(1));
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(futures_lite::FutureExt::poll(&mut off, &mut cx).is_pending());
     }
 }
