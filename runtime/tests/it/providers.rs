@@ -125,49 +125,14 @@ bindings:
     assert!(line.contains(r#"order=42 who="a b""#), "{line}");
 }
 
-#[test]
-fn a_provider_call_gives_up_at_the_calling_invocations_deadline() {
-    // An HTTP request the provider would wait 120 s for (a server that
-    // accepts and never answers): the kitchen's invocation has 300 ms, and
-    // its caller hears of the deadline instead of waiting out the
-    // provider's timeout (past the 60 s this test's client waits).
-    let work = Workdir::new();
-    let issuer = KeyPair::new_account();
-    let kitchen = signed_actor(
-        "kitchen",
-        &["wascc:http_server", "wascc:http_client"],
-        &issuer,
-    );
-    let echo = signed_actor("echo", &["wascc:http_server"], &issuer);
-    let (port, e_port) = (free_port(), free_port());
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let manifest = format!(
-        r#"
-actors: [{k}, {e}]
-capabilities: [{{id: wascc:http_server}}, {{id: wascc:http_client}}]
-bindings:
-  - {{actor: {kk}, capability: wascc:http_server, values: {{PORT: "{port}", ADDR: 127.0.0.1}}}}
-  - {{actor: {kk}, capability: wascc:http_client, values: {{TIMEOUT_MS: "120000"}}}}
-  - {{actor: {ek}, capability: wascc:http_server, values: {{PORT: "{e_port}", ADDR: 127.0.0.1}}}}
-"#,
-        k = work.write("kitchen.wasm", &kitchen.wasm).display(),
-        e = work.write("echo.wasm", &echo.wasm).display(),
-        kk = kitchen.key,
-        ek = echo.key,
-    );
-    let _host = HostProc::start(work, &manifest, &["--call-deadline-ms", "300"]);
-    let r = get(port, &format!("/fetch?http://127.0.0.1:{silent_port}/"));
-    assert!(r.text().contains("deadline"), "{}", r.text());
-    assert!(!r.text().contains("took longer than"), "{}", r.text());
-    // The actor serves on.
-    let r = get(port, &format!("/fetch?http://127.0.0.1:{e_port}/hello"));
-    assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
-    drop(silent);
-}
-
-#[test]
-fn the_http_client_fetches_with_a_timeout_and_a_size_limit() {
+/// A host running the kitchen (HTTP on the first port, an HTTP client
+/// binding with `client_values`) and the echo actor (HTTP on the second
+/// port), started with `args`; and a server that accepts and never
+/// answers.
+fn kitchen_with_http_client(
+    client_values: &str,
+    args: &[&str],
+) -> (HostProc, u16, u16, std::net::TcpListener) {
     let work = Workdir::new();
     let issuer = KeyPair::new_account();
     let kitchen = signed_actor(
@@ -177,16 +142,14 @@ fn the_http_client_fetches_with_a_timeout_and_a_size_limit() {
     );
     let echo = signed_actor("echo", &["wascc:http_server"], &issuer);
     let (k_port, e_port) = (free_port(), free_port());
-    // A server that accepts and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
     let manifest = format!(
         r#"
 actors: [{k}, {e}]
 capabilities: [{{id: wascc:http_server}}, {{id: wascc:http_client}}]
 bindings:
   - {{actor: {kk}, capability: wascc:http_server, values: {{PORT: "{k_port}", ADDR: 127.0.0.1}}}}
-  - {{actor: {kk}, capability: wascc:http_client, values: {{TIMEOUT_MS: "500", MAX_RESPONSE_BYTES: "4096"}}}}
+  - {{actor: {kk}, capability: wascc:http_client, values: {{{client_values}}}}}
   - {{actor: {ek}, capability: wascc:http_server, values: {{PORT: "{e_port}", ADDR: 127.0.0.1}}}}
 "#,
         k = work.write("kitchen.wasm", &kitchen.wasm).display(),
@@ -194,7 +157,32 @@ bindings:
         kk = kitchen.key,
         ek = echo.key,
     );
-    let _host = HostProc::start(work, &manifest, &[]);
+    let host = HostProc::start(work, &manifest, args);
+    (host, k_port, e_port, silent)
+}
+
+#[test]
+fn a_provider_call_gives_up_at_the_calling_invocations_deadline() {
+    // An HTTP request the provider would wait 120 s for (a server that
+    // accepts and never answers): the kitchen's invocation has 300 ms, and
+    // its caller hears of the deadline instead of waiting out the
+    // provider's timeout (past the 60 s this test's client waits).
+    let (_host, port, e_port, silent) =
+        kitchen_with_http_client(r#"TIMEOUT_MS: "120000""#, &["--call-deadline-ms", "300"]);
+    let silent_port = silent.local_addr().unwrap().port();
+    let r = get(port, &format!("/fetch?http://127.0.0.1:{silent_port}/"));
+    assert!(r.text().contains("deadline"), "{}", r.text());
+    assert!(!r.text().contains("took longer than"), "{}", r.text());
+    // The actor serves on.
+    let r = get(port, &format!("/fetch?http://127.0.0.1:{e_port}/hello"));
+    assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
+}
+
+#[test]
+fn the_http_client_fetches_with_a_timeout_and_a_size_limit() {
+    let (_host, k_port, e_port, silent) =
+        kitchen_with_http_client(r#"TIMEOUT_MS: "500", MAX_RESPONSE_BYTES: "4096""#, &[]);
+    let silent_port = silent.local_addr().unwrap().port();
     let r = get(k_port, &format!("/fetch?http://127.0.0.1:{e_port}/hello"));
     assert_eq!(r.json()["ok"]["status"], 200, "{}", r.text());
     assert!(
