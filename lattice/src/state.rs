@@ -210,14 +210,9 @@ async fn connect_options(
         options = options.nkey(seed.trim().to_string());
     }
     if let Some(ca) = &opts.tls_ca {
-        let pem = std::fs::read_to_string(ca)
-            .map_err(|e| format!("TLS CA file {}: {e}", ca.display()))?;
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(format!(
-                "TLS CA file {}: no PEM certificate in it",
-                ca.display()
-            ));
-        }
+        // Checked here, as the shards' connections read it, so that a bad
+        // file is named before async-nats's "could not load certs".
+        crate::tls::read_certificates(ca)?;
         options = options.add_root_certificates(ca.clone());
     }
     if let Some(creds) = &opts.credentials {

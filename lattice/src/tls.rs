@@ -109,9 +109,9 @@ impl TlsClient {
     }
 }
 
-/// The certificates of a PEM file; an error names the file when it has
-/// none.
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM file; an error names the file when it cannot
+/// be read or has none.
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
     let named = |e: &dyn std::fmt::Display| format!("TLS CA file {}: {e}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
@@ -141,11 +141,6 @@ impl<S> Stream<S> {
             tls: None,
             eof: false,
         }
-    }
-
-    /// Whether the connection is over TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
     }
 
     /// The socket (a TLS session goes with the rest).
@@ -269,15 +264,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.tls.is_none() {
-            return Pin::new(&mut this.io).poll_read(cx, buf);
-        }
         loop {
-            if let Some(tls) = this.tls.as_deref_mut() {
-                match tls.reader().read(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    r => return Poll::Ready(r),
-                }
+            let Some(tls) = this.tls.as_deref_mut() else {
+                return Pin::new(&mut this.io).poll_read(cx, buf);
+            };
+            match tls.reader().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return Poll::Ready(r),
             }
             if this.eof {
                 // rustls said nothing of a socket closed without

@@ -164,12 +164,12 @@ impl ActorHandler {
                 // a long TIMEOUT_MS, a Redis call) would keep it waiting
                 // past it. The call gives up then instead.
                 let past_deadline = wascc_scheduler::alarm::alarm(call.deadline);
-                let capability = call.namespace.clone();
                 HostReply::Pending(Box::pin(async move {
-                    let r = futures_lite::future::or(f, async move {
+                    let r = futures_lite::future::or(f, async {
                         past_deadline.await;
                         Err(ProviderError(format!(
-                            "the calling invocation's deadline passed before capability {capability} answered"
+                            "the calling invocation's deadline passed before capability {} answered",
+                            guard.capability()
                         )))
                     })
                     .await;

@@ -37,6 +37,13 @@ impl ProviderSlot {
     }
 }
 
+impl CallGuard {
+    /// The capability of the provider called.
+    pub(crate) fn capability(&self) -> &str {
+        self.0.provider.capability_id()
+    }
+}
+
 impl Drop for CallGuard {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
